@@ -50,7 +50,7 @@ class cancel_source {
 };
 
 struct op_options {
-  std::optional<time_point> deadline;  // absolute, steady clock; none: wait forever
+  std::optional<time_point> deadline{};  // absolute, steady clock; none: wait forever
   cancel_source* cancel = nullptr;     // must outlive the co_await
 };
 

@@ -142,7 +142,6 @@ std::string reactor::describe_setup() const {
 io_uring_sqe* reactor::get_sqe() {
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
   while (sqe == nullptr) {
-    ++stats_.sq_full_flushes;
     flush();
     sqe = io_uring_get_sqe(&ring_);
   }
@@ -160,6 +159,7 @@ void reactor::schedule(std::coroutine_handle<> h) { ready_.push_back(h); }
 // Submits queued SQEs without running any coroutine. When the kernel pushes back (CQ overflow:
 // EBUSY, or no memory for requests: EAGAIN) completions are moved to completed_ first.
 void reactor::flush() {
+  ++stats_.sq_full_flushes;
   for (;;) {
     ++stats_.enters;
     int rc = io_uring_submit(&ring_);
