@@ -34,7 +34,9 @@ std::string as_string(std::span<const std::byte> b) {
 TEST_SUITE("ops") {
   TEST_CASE("send and recv move bytes over a socket pair; recv of 0 is end of stream") {
     reactor_fixture f;
-    auto [a, b] = test::socket_pair();
+    auto pair = test::socket_pair();
+    [[maybe_unused]] auto& a = pair.first;
+    [[maybe_unused]] auto& b = pair.second;
     auto t = [&]() -> task<std::string> {
       auto sent = co_await op::send(a.get(), as_bytes("hello ring"));
       REQUIRE(sent);
@@ -150,7 +152,9 @@ TEST_SUITE("ops") {
 
   TEST_CASE("poll reports readiness") {
     reactor_fixture f;
-    auto [a, b] = test::socket_pair();
+    auto pair = test::socket_pair();
+    [[maybe_unused]] auto& a = pair.first;
+    [[maybe_unused]] auto& b = pair.second;
     auto t = [&]() -> task<unsigned> {
       REQUIRE(::write(a.get(), "x", 1) == 1);
       auto ev = co_await op::poll(b.get(), POLLIN);
@@ -196,7 +200,9 @@ TEST_SUITE("ops") {
 
   TEST_CASE("close through the ring closes the descriptor") {
     reactor_fixture f;
-    auto [a, b] = test::socket_pair();
+    auto pair = test::socket_pair();
+    [[maybe_unused]] auto& a = pair.first;
+    [[maybe_unused]] auto& b = pair.second;
     int fd = a.fd;
     a.fd = -1;
     auto r = f.run([&]() -> task<io_result<void>> { co_return co_await op::close(fd); }());
@@ -208,7 +214,9 @@ TEST_SUITE("ops") {
 TEST_SUITE("deadlines") {
   TEST_CASE("a deadline fires on a recv that never completes") {
     reactor_fixture f;
-    auto [a, b] = test::socket_pair();
+    auto pair = test::socket_pair();
+    [[maybe_unused]] auto& a = pair.first;
+    [[maybe_unused]] auto& b = pair.second;
     std::array<std::byte, 16> buf{};
     auto start = steady_clock::now();
     auto r = f.run([&]() -> task<io_result<std::size_t>> {
@@ -222,7 +230,9 @@ TEST_SUITE("deadlines") {
 
   TEST_CASE("an operation that beats its deadline keeps its result") {
     reactor_fixture f;
-    auto [a, b] = test::socket_pair();
+    auto pair = test::socket_pair();
+    [[maybe_unused]] auto& a = pair.first;
+    [[maybe_unused]] auto& b = pair.second;
     REQUIRE(::write(a.get(), "abc", 3) == 3);
     std::array<std::byte, 16> buf{};
     auto r = f.run([&]() -> task<io_result<std::size_t>> {
@@ -234,7 +244,9 @@ TEST_SUITE("deadlines") {
 
   TEST_CASE("a deadline already in the past times out an idle recv at once") {
     reactor_fixture f;
-    auto [a, b] = test::socket_pair();
+    auto pair = test::socket_pair();
+    [[maybe_unused]] auto& a = pair.first;
+    [[maybe_unused]] auto& b = pair.second;
     std::array<std::byte, 16> buf{};
     auto r = f.run([&]() -> task<io_result<std::size_t>> {
       co_return co_await op::recv(b.get(), buf, until(steady_clock::now() - 1s));
@@ -247,7 +259,9 @@ TEST_SUITE("deadlines") {
 TEST_SUITE("cancellation") {
   TEST_CASE("cancelling a recv leaves its buffer untouched and the data for the next reader") {
     reactor_fixture f;
-    auto [a, b] = test::socket_pair();
+    auto pair = test::socket_pair();
+    [[maybe_unused]] auto& a = pair.first;
+    [[maybe_unused]] auto& b = pair.second;
     std::vector<std::byte> victim(4096, std::byte{0xAA});
     cancel_source cancel;
     auto t = [&]() -> task<std::string> {
@@ -275,7 +289,9 @@ TEST_SUITE("cancellation") {
 
   TEST_CASE("an op started after its source was cancelled fails at once without reaching the kernel") {
     reactor_fixture f;
-    auto [a, b] = test::socket_pair();
+    auto pair = test::socket_pair();
+    [[maybe_unused]] auto& a = pair.first;
+    [[maybe_unused]] auto& b = pair.second;
     cancel_source cancel;
     cancel.request_cancel();
     std::array<std::byte, 8> buf{};
@@ -289,7 +305,9 @@ TEST_SUITE("cancellation") {
 
   TEST_CASE("cancel_fd cancels every operation waiting on a descriptor") {
     reactor_fixture f;
-    auto [a, b] = test::socket_pair();
+    auto pair = test::socket_pair();
+    [[maybe_unused]] auto& a = pair.first;
+    [[maybe_unused]] auto& b = pair.second;
     std::array<std::byte, 8> buf1{}, buf2{};
     auto t = [&]() -> task<int> {
       auto waiter = [&](std::span<std::byte> buf) -> task<io_result<std::size_t>> {
@@ -311,7 +329,9 @@ TEST_SUITE("cancellation") {
 
   TEST_CASE("a cancel that arrives after completion keeps the real result") {
     reactor_fixture f;
-    auto [a, b] = test::socket_pair();
+    auto pair = test::socket_pair();
+    [[maybe_unused]] auto& a = pair.first;
+    [[maybe_unused]] auto& b = pair.second;
     REQUIRE(::write(a.get(), "ok", 2) == 2);
     cancel_source cancel;
     std::array<std::byte, 8> buf{};

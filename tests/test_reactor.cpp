@@ -43,7 +43,9 @@ TEST_SUITE("reactor") {
   }
 
   TEST_CASE("the reactor works with every setup-flag fallback") {
-    for (auto [single, defer] : {std::pair{true, true}, {true, false}, {false, false}}) {
+    for (auto flags : {std::pair{true, true}, {true, false}, {false, false}}) {
+      const bool single = flags.first;
+      const bool defer = flags.second;
       CAPTURE(single);
       CAPTURE(defer);
       reactor_fixture f({.sq_entries = 16, .single_issuer = single, .defer_taskrun = defer});
@@ -112,7 +114,9 @@ TEST_SUITE("reactor") {
   }
 
   TEST_CASE("shutdown cancels in-flight operations and destroys tasks that can never resume") {
-    auto [a, b] = test::socket_pair();
+    auto pair = test::socket_pair();
+    [[maybe_unused]] auto& a = pair.first;
+    [[maybe_unused]] auto& b = pair.second;
     int live = 0;
     int cancelled_recvs = 0;
     std::vector<std::byte> buf(64);

@@ -82,7 +82,9 @@ TEST_SUITE("runtime") {
   }
 
   TEST_CASE("stopping the runtime with work in flight cancels it and joins cleanly") {
-    auto [a, b] = test::socket_pair();
+    auto pair = test::socket_pair();
+    [[maybe_unused]] auto& a = pair.first;
+    [[maybe_unused]] auto& b = pair.second;
     std::atomic<int> cancelled{0};
     std::atomic<int> started{0};
     std::vector<std::byte> buffers(2 * 8 * 64);
