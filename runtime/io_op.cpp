@@ -1,5 +1,6 @@
 #include "runtime/io_op.hpp"
 
+#include <cassert>
 #include <cerrno>
 #include <stdexcept>
 
@@ -32,7 +33,11 @@ std::size_t cancel_source::request_cancel() {
   return n;
 }
 
-io_op::~io_op() { detach(); }
+io_op::~io_op() {
+  // A frame destroyed while the kernel still owes CQEs would be written to after it is gone.
+  assert(pending_ == 0 && "an io_op was destroyed while its operation was still in flight");
+  detach();
+}
 
 bool io_op::await_suspend(std::coroutine_handle<> waiter) {
   reactor_ = reactor::current();
@@ -77,6 +82,7 @@ void io_op::complete(cqe_kind kind, int res, std::uint32_t flags) noexcept {
       if (res == -ETIME) timed_out_ = true;
       break;
     case cqe_kind::cancel:
+    case cqe_kind::message:  // never aimed at an io_op
       break;
   }
   if (--pending_ == 0) waiter_.resume();

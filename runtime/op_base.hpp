@@ -14,6 +14,7 @@ enum class cqe_kind : std::uint64_t {
   primary = 0,  // the operation's own completion (and a send_zc notification)
   timeout = 1,  // its linked timeout
   cancel = 2,   // a cancel request aimed at it
+  message = 3,  // posted into this ring by another reactor (IORING_OP_MSG_RING): no SQE of ours
 };
 
 class alignas(8) op_base {

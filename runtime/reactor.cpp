@@ -97,6 +97,12 @@ reactor::reactor(reactor_options options) {
   running_.reserve(256);
   current_reactor = this;
   wakeup_.self = this;
+  message_.self = this;
+  message_sent_.self = this;
+  if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_)) {
+    msg_ring_ = io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
+    io_uring_free_probe(probe);
+  }
   arm_wakeup();
   if (options.arena_bytes > 0) {
     arena_ = std::make_unique<registered_arena>(
@@ -197,8 +203,10 @@ void reactor::reap() {
     unsigned n = io_uring_peek_batch_cqe(&ring_, cqes, reap_batch);
     if (n == 0) return;
     for (unsigned i = 0; i < n; ++i) {
-      completed_.push_back({cqes[i]->user_data, cqes[i]->res, cqes[i]->flags});
-      if ((cqes[i]->flags & IORING_CQE_F_MORE) == 0) --inflight_;
+      const std::uint64_t data = cqes[i]->user_data;
+      completed_.push_back({data, cqes[i]->res, cqes[i]->flags});
+      const bool ours = op_base::kind_of(data) != cqe_kind::message;
+      if (ours && (cqes[i]->flags & IORING_CQE_F_MORE) == 0) --inflight_;
     }
     stats_.cqes += n;
     io_uring_cq_advance(&ring_, n);
@@ -293,11 +301,34 @@ void reactor::wakeup_op::complete(cqe_kind, int, std::uint32_t) noexcept {
   if (!self->stopping_) self->arm_wakeup();
 }
 
-void reactor::wake() noexcept {
-  if (!notified_.exchange(true, std::memory_order_acq_rel)) {
+void reactor::message_op::complete(cqe_kind, int, std::uint32_t) noexcept {
+  self->notified_.store(false, std::memory_order_release);
+}
+
+void reactor::message_sent_op::complete(cqe_kind, int res, std::uint32_t) noexcept {
+  if (res < 0) {
     std::uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(event_fd_, &one, sizeof one);
+    [[maybe_unused]] ssize_t n = ::write(self->event_fd_, &one, sizeof one);
   }
+}
+
+void reactor::wake() noexcept {
+  if (notified_.exchange(true, std::memory_order_acq_rel)) return;
+  // From another reactor, the wake-up rides in that reactor's next submission batch: no extra
+  // syscall, and the target sees a CQE rather than an eventfd read completing.
+  reactor* from = current_reactor;
+  if (from != nullptr && from != this && from->msg_ring_ && !from->stopping_) {
+    try {
+      io_uring_sqe* sqe = from->get_sqe();
+      io_uring_prep_msg_ring(sqe, ring_.ring_fd, 0, message_.user_data(cqe_kind::message), 0);
+      io_uring_sqe_set_data64(sqe, message_sent_.user_data(cqe_kind::primary));
+      return;
+    } catch (...) {
+      // A failing flush: fall through to the eventfd.
+    }
+  }
+  std::uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(event_fd_, &one, sizeof one);
 }
 
 void reactor::push_remote(detail::remote_message* m) noexcept {

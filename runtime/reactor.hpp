@@ -139,7 +139,8 @@ class reactor {
   std::size_t detached_tasks() const noexcept { return detached_count_; }
 
   // ---- any thread ---------------------------------------------------------------------------
-  // Runs `fn` on this reactor's thread on a later loop turn. Lock-free (MPSC queue + eventfd).
+  // Runs `fn` on this reactor's thread on a later loop turn. Lock-free: an MPSC queue, plus a
+  // wake-up (a MSG_RING CQE when posted from another reactor, else an eventfd write).
   template <class F>
   void post(F&& fn) {
     push_remote(new detail::remote_call<std::decay_t<F>>(std::forward<F>(fn)));
@@ -163,6 +164,17 @@ class reactor {
     void complete(cqe_kind, int res, std::uint32_t flags) noexcept override;
     reactor* self = nullptr;
     std::uint64_t value = 0;
+  };
+  // Target of the CQE another reactor posts into this ring with IORING_OP_MSG_RING.
+  struct message_op final : op_base {
+    void complete(cqe_kind, int res, std::uint32_t flags) noexcept override;
+    reactor* self = nullptr;
+  };
+  // Completion of a MSG_RING sent *to* this reactor, reaped on the sender's thread: if the
+  // message could not be delivered, fall back to the eventfd. Touches only event_fd_.
+  struct message_sent_op final : op_base {
+    void complete(cqe_kind, int res, std::uint32_t flags) noexcept override;
+    reactor* self = nullptr;
   };
 
   void turn(bool may_block);
@@ -190,6 +202,9 @@ class reactor {
   unsigned setup_flags_ = 0;
   int event_fd_ = -1;
   wakeup_op wakeup_;
+  message_op message_;
+  message_sent_op message_sent_;
+  bool msg_ring_ = false;  // the kernel has IORING_OP_MSG_RING
   std::size_t inflight_ = 0;  // CQEs still owed by the kernel
   std::vector<completion> completed_;
   std::vector<std::coroutine_handle<>> ready_;
