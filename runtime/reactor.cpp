@@ -296,13 +296,21 @@ void reactor::arm_wakeup() {
 }
 
 void reactor::wakeup_op::complete(cqe_kind, int, std::uint32_t) noexcept {
-  // Reset before the next drain: a post that lands after it writes the eventfd again.
-  self->notified_.store(false, std::memory_order_release);
+  self->rearm_notifications();
   if (!self->stopping_) self->arm_wakeup();
 }
 
+// Called before the next drain of the remote queue: a post that lands after it wakes us again.
+// This is Dekker's pattern (we store the flag then read the queue; a poster writes the queue then
+// reads the flag), so both sides need a full fence: release/acquire would let our store sit in
+// the store buffer past our reads of the queue, and a message could be stranded while we sleep.
+void reactor::rearm_notifications() noexcept {
+  notified_.store(false, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
 void reactor::message_op::complete(cqe_kind, int, std::uint32_t) noexcept {
-  self->notified_.store(false, std::memory_order_release);
+  self->rearm_notifications();
 }
 
 void reactor::message_sent_op::complete(cqe_kind, int res, std::uint32_t) noexcept {
@@ -313,7 +321,8 @@ void reactor::message_sent_op::complete(cqe_kind, int res, std::uint32_t) noexce
 }
 
 void reactor::wake() noexcept {
-  if (notified_.exchange(true, std::memory_order_acq_rel)) return;
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with rearm_notifications()
+  if (notified_.exchange(true, std::memory_order_relaxed)) return;
   // From another reactor, the wake-up rides in that reactor's next submission batch: no extra
   // syscall, and the target sees a CQE rather than an eventfd read completing.
   reactor* from = current_reactor;

@@ -186,6 +186,7 @@ class reactor {
   void drain_remote();
   void arm_wakeup();
   void wake() noexcept;
+  void rearm_notifications() noexcept;
   void push_remote(detail::remote_message* m) noexcept;
   void adopt(detail::detached_promise& p) noexcept;
   void forget(detail::detached_promise& p) noexcept;
