@@ -37,11 +37,11 @@ struct error {
   static constexpr std::uint64_t no_offset = std::numeric_limits<std::uint64_t>::max();
 
   error_kind kind = error_kind::internal;
-  std::string message;
+  std::string message{};
   std::error_code code{};       // the underlying system error, when there is one
   bool retryable = false;
   int http_status = 0;          // non-zero for http_status errors
-  std::string url;              // without credentials
+  std::string url{};            // without credentials
   std::uint64_t offset = no_offset;
 
   // "timeout: recv: Connection timed out (url https://h/o, offset 1048576)"

@@ -1,0 +1,125 @@
+// nginx_fixture: a real nginx on 127.0.0.1 and a random port, serving a scratch directory.
+// Started in the constructor (waits until it accepts), stopped and cleaned up in the destructor.
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "test_support.hpp"
+
+namespace ringfetch::test {
+
+class nginx_fixture {
+ public:
+  nginx_fixture() {
+    char tmpl[] = "/tmp/ringfetch-nginx-XXXXXX";
+    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
+    dir_ = tmpl;
+    ::chmod(dir_.c_str(), 0755);  // workers run unprivileged
+    std::filesystem::create_directories(dir_ + "/www");
+    ::chmod((dir_ + "/www").c_str(), 0755);
+    {
+      tcp_listener probe;  // a free port, released for nginx to take
+      port_ = ntohs(probe.addr.sin_port);
+    }
+    std::ofstream conf(dir_ + "/nginx.conf");
+    conf << "worker_processes 1;\n"
+         << "error_log " << dir_ << "/error.log;\n"
+         << "pid " << dir_ << "/nginx.pid;\n"
+         << "events { worker_connections 512; }\n"
+         << "http {\n"
+         << "  access_log off;\n"
+         << "  client_body_temp_path " << dir_ << "/tmp-body;\n"
+         << "  proxy_temp_path " << dir_ << "/tmp-proxy;\n"
+         << "  fastcgi_temp_path " << dir_ << "/tmp-fastcgi;\n"
+         << "  uwsgi_temp_path " << dir_ << "/tmp-uwsgi;\n"
+         << "  scgi_temp_path " << dir_ << "/tmp-scgi;\n"
+         << "  sendfile on;\n"
+         << "  keepalive_requests 100000;\n"
+         << "  server {\n"
+         << "    listen 127.0.0.1:" << port_ << ";\n"
+         << "    root " << dir_ << "/www;\n"
+         // sub_filter makes the length unknown: nginx then answers with a chunked body.
+         << "    location /chunked/ { alias " << dir_ << "/www/; sub_filter_once off;"
+         << " sub_filter 'zzzz' 'zzzz'; sub_filter_types *; }\n"
+         << "  }\n"
+         << "}\n";
+    conf.close();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      // nginx must not outlive a crashed test, nor hold the test runner's output pipes open.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      int null_fd = ::open("/dev/null", O_RDWR);
+      ::dup2(null_fd, 0);
+      ::dup2(null_fd, 1);
+      ::dup2(null_fd, 2);
+      ::execl("/usr/sbin/nginx", "nginx", "-p", dir_.c_str(), "-c", (dir_ + "/nginx.conf").c_str(),
+              "-g", "daemon off;", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    wait_until_listening();
+  }
+
+  ~nginx_fixture() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  std::uint16_t port() const { return port_; }
+  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+  // Writes www/<name> with patterned bytes starting at pattern offset `seed`.
+  void write_file(const std::string& name, std::size_t size, std::uint64_t seed) {
+    std::ofstream out(dir_ + "/www/" + name, std::ios::binary);
+    std::vector<std::byte> chunk(1 << 20);
+    for (std::size_t off = 0; off < size;) {
+      std::size_t n = std::min(chunk.size(), size - off);
+      fill_pattern(std::span(chunk).first(n), seed + off);
+      out.write(reinterpret_cast<const char*>(chunk.data()), static_cast<std::streamsize>(n));
+      off += n;
+    }
+  }
+
+ private:
+  void wait_until_listening() {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      unique_fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = htons(port_);
+      if (::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return;
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        throw std::runtime_error("nginx exited at start; see " + dir_ + "/error.log");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    throw std::runtime_error("nginx did not start listening within 10 s");
+  }
+
+  std::string dir_;
+  std::uint16_t port_ = 0;
+  pid_t pid_ = -1;
+};
+
+}  // namespace ringfetch::test
