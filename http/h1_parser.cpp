@@ -72,7 +72,7 @@ error h1_parser::protocol_error(std::string what) const {
 
 result<std::size_t> h1_parser::feed(std::span<const std::byte> data) {
   if (phase_ == phase::complete) return std::size_t{0};
-  // Paused after a fixed-length head: the caller chose to feed that body through after all.
+  // Paused after the head: the caller has set the body's destination.
   if (llhttp_get_errno(&parser_) == HPE_PAUSED) llhttp_resume(&parser_);
   const char* begin = reinterpret_cast<const char*>(data.data());
   llhttp_errno_t rc = llhttp_execute(&parser_, begin, data.size());
@@ -170,8 +170,9 @@ int h1_parser::headers_complete() {
   }
   if (framing_ == framing::none) return 0;
   phase_ = phase::body;
-  // Stop here: a fixed-length body can be received straight into the destination.
-  return framing_ == framing::fixed ? HPE_PAUSED : 0;
+  // Stop here, whatever the framing: the caller picks the body's destination once it knows the
+  // status, and a fixed-length body can be received straight into it.
+  return HPE_PAUSED;
 }
 
 int h1_parser::on_body(llhttp_t* p, const char* at, std::size_t n) { return self(p).body(at, n); }

@@ -1,9 +1,10 @@
 // h1_parser: the HTTP/1.1 response head and body framing, on llhttp.
 //
 // It stops in two places so the client can move bytes with the fewest copies:
-//  - right after the head of a final response whose body has a known length: the client then
-//    receives that body straight into its destination (phase::body, framing::fixed) and calls
-//    begin() for the next response, without feeding the body through the parser;
+//  - right after the head of a final response with a body (phase::body), so the client can pick
+//    the destination knowing the status; a body of known length (framing::fixed) it may then
+//    receive straight into its destination and call begin() for the next response, without
+//    feeding the body through the parser;
 //  - at the end of every message, so bytes of a following response are never consumed.
 // Chunked and close-delimited bodies are fed through: their bytes are copied once into the span
 // given to set_body_destination(); a body larger than that span is an error, never a silent

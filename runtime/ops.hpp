@@ -33,6 +33,13 @@ inline io_result<void> void_result(int res) {
   if (res < 0) return errno_code(res);
   return {};
 }
+// An SQE length is 32 bits and the kernel moves at most MAX_RW_COUNT (2 GiB - 4 KiB) per call:
+// longer spans are clamped, so a caller sees a short transfer (and loops) instead of a length
+// that wrapped around.
+inline unsigned clamp_len(std::size_t n) {
+  constexpr std::size_t max_rw_count = 0x7ffff000;
+  return static_cast<unsigned>(std::min(n, max_rw_count));
+}
 inline io_result<int> int_result(int res) {
   if (res < 0) return errno_code(res);
   return res;
@@ -88,7 +95,7 @@ class send final : public io_op {
   io_result<std::size_t> await_resume() const { return detail::size_result(result()); }
  private:
   void prep(io_uring_sqe* sqe) override {
-    io_uring_prep_send(sqe, fd_, data_.data(), data_.size(), flags_);
+    io_uring_prep_send(sqe, fd_, data_.data(), detail::clamp_len(data_.size()), flags_);
   }
   int fd_;
   std::span<const std::byte> data_;
@@ -104,7 +111,7 @@ class send_zc final : public io_op {
   io_result<std::size_t> await_resume() const { return detail::size_result(result()); }
  private:
   void prep(io_uring_sqe* sqe) override {
-    io_uring_prep_send_zc(sqe, fd_, data_.data(), data_.size(), flags_, 0);
+    io_uring_prep_send_zc(sqe, fd_, data_.data(), detail::clamp_len(data_.size()), flags_, 0);
   }
   int fd_;
   std::span<const std::byte> data_;
@@ -118,7 +125,7 @@ class recv final : public io_op {
   io_result<std::size_t> await_resume() const { return detail::size_result(result()); }
  private:
   void prep(io_uring_sqe* sqe) override {
-    io_uring_prep_recv(sqe, fd_, buffer_.data(), buffer_.size(), flags_);
+    io_uring_prep_recv(sqe, fd_, buffer_.data(), detail::clamp_len(buffer_.size()), flags_);
   }
   int fd_;
   std::span<std::byte> buffer_;
@@ -133,7 +140,7 @@ class read final : public io_op {
   io_result<std::size_t> await_resume() const { return detail::size_result(result()); }
  private:
   void prep(io_uring_sqe* sqe) override {
-    io_uring_prep_read(sqe, fd_, buffer_.data(), static_cast<unsigned>(buffer_.size()), offset_);
+    io_uring_prep_read(sqe, fd_, buffer_.data(), detail::clamp_len(buffer_.size()), offset_);
   }
   int fd_;
   std::span<std::byte> buffer_;
@@ -147,7 +154,7 @@ class write final : public io_op {
   io_result<std::size_t> await_resume() const { return detail::size_result(result()); }
  private:
   void prep(io_uring_sqe* sqe) override {
-    io_uring_prep_write(sqe, fd_, data_.data(), static_cast<unsigned>(data_.size()), offset_);
+    io_uring_prep_write(sqe, fd_, data_.data(), detail::clamp_len(data_.size()), offset_);
   }
   int fd_;
   std::span<const std::byte> data_;
@@ -164,7 +171,7 @@ class read_fixed final : public io_op {
  private:
   void prep(io_uring_sqe* sqe) override {
     auto* p = buffer_.bytes.data();
-    auto n = static_cast<unsigned>(buffer_.bytes.size());
+    auto n = detail::clamp_len(buffer_.bytes.size());
     if (buffer_.index >= 0) io_uring_prep_read_fixed(sqe, fd_, p, n, offset_, buffer_.index);
     else io_uring_prep_read(sqe, fd_, p, n, offset_);
   }
@@ -181,7 +188,7 @@ class write_fixed final : public io_op {
  private:
   void prep(io_uring_sqe* sqe) override {
     auto* p = data_.bytes.data();
-    auto n = static_cast<unsigned>(data_.bytes.size());
+    auto n = detail::clamp_len(data_.bytes.size());
     if (data_.index >= 0) io_uring_prep_write_fixed(sqe, fd_, p, n, offset_, data_.index);
     else io_uring_prep_write(sqe, fd_, p, n, offset_);
   }
@@ -243,7 +250,7 @@ class splice final : public io_op {
   io_result<std::size_t> await_resume() const { return detail::size_result(result()); }
  private:
   void prep(io_uring_sqe* sqe) override {
-    io_uring_prep_splice(sqe, in_, off_in_, out_, off_out_, static_cast<unsigned>(len_), flags_);
+    io_uring_prep_splice(sqe, in_, off_in_, out_, off_out_, detail::clamp_len(len_), flags_);
   }
   int in_, out_;
   std::int64_t off_in_, off_out_;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 #include <system_error>
@@ -17,6 +18,23 @@ namespace {
 thread_local reactor* current_reactor = nullptr;
 
 constexpr unsigned reap_batch = 128;
+
+// How long shutdown waits for the kernel to hand back buffers after cancelling everything. Only
+// a zero-copy send whose peer never acknowledges can hold one that long (its notification is not
+// cancellable); its frame is then leaked rather than freed under the kernel.
+constexpr std::chrono::seconds shutdown_grace{10};
+
+// A MSG_RING wake-up sent to another reactor, completed on the sender's ring. If the target's
+// ring refused it (full CQ, ring gone), the target's eventfd is written instead; the shared
+// wake_fd keeps that eventfd open even if the target reactor is already destroyed.
+struct msg_ring_send final : op_base {
+  explicit msg_ring_send(std::shared_ptr<detail::wake_fd> t) noexcept : target(std::move(t)) {}
+  void complete(cqe_kind, int res, std::uint32_t) noexcept override {
+    if (res < 0) target->signal();
+    delete this;
+  }
+  std::shared_ptr<detail::wake_fd> target;
+};
 
 [[noreturn]] void throw_setup_error(int err) {
   std::string why = "io_uring_queue_init failed: ";
@@ -66,14 +84,32 @@ unsigned init_ring(io_uring& ring, const reactor_options& o) {
 
 namespace detail {
 
+// A spawned task may finish on another reactor (it moved there with resume_on): its owner's
+// list and failure counters belong to the owner's thread, so the frame is handed back by message.
+// Should that message be dropped at shutdown, the owner still destroys the frame (and reports
+// its failure) in destroy_suspended().
 void detached_promise::final_awaiter::await_suspend(
     std::coroutine_handle<detached_promise> self) noexcept {
-  self.promise().owner->forget(self.promise());
-  self.destroy();
+  detached_promise& p = self.promise();
+  reactor* owner = p.owner;
+  if (reactor::current() == owner) {
+    owner->finish_detached(p);
+    return;
+  }
+  try {
+    owner->post([&p] { p.owner->finish_detached(p); });
+  } catch (...) {
+    // Out of memory: the owner destroys the frame at shutdown.
+  }
 }
 
-void detached_promise::unhandled_exception() noexcept {
-  owner->report_exception(std::current_exception());
+void detached_promise::unhandled_exception() noexcept { failure = std::current_exception(); }
+
+wake_fd::~wake_fd() { ::close(fd); }
+
+void wake_fd::signal() const noexcept {
+  std::uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(fd, &one, sizeof one);
 }
 
 std::string describe_failure(const std::error_code& e) { return e.message(); }
@@ -86,44 +122,45 @@ reactor::reactor(reactor_options options) {
     throw std::logic_error("a thread can own only one reactor at a time");
   }
   setup_flags_ = init_ring(ring_, options);
-  event_fd_ = ::eventfd(0, EFD_CLOEXEC);
-  if (event_fd_ < 0) {
-    int err = errno;
-    io_uring_queue_exit(&ring_);
-    throw std::system_error(err, std::system_category(), "eventfd");
-  }
-  completed_.reserve(reap_batch * 2);
-  ready_.reserve(256);
-  running_.reserve(256);
-  current_reactor = this;
-  wakeup_.self = this;
-  message_.self = this;
-  message_sent_.self = this;
-  if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_)) {
-    msg_ring_ = io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
-    io_uring_free_probe(probe);
-  }
-  arm_wakeup();
-  if (options.arena_bytes > 0) {
-    arena_ = std::make_unique<registered_arena>(
-        *this, registered_arena::options{.bytes = options.arena_bytes,
-                                         .block_size = options.arena_block,
-                                         .try_register = options.arena_register});
+  // The destructor does not run for a throwing constructor: undo by hand from here on.
+  try {
+    int fd = ::eventfd(0, EFD_CLOEXEC);
+    if (fd < 0) throw std::system_error(errno, std::system_category(), "eventfd");
+    wake_fd_ = std::make_shared<detail::wake_fd>(fd);
+    completed_.reserve(reap_batch * 2);
+    ready_.reserve(256);
+    running_.reserve(256);
+    current_reactor = this;
+    wakeup_.self = this;
+    message_.self = this;
+    if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_)) {
+      msg_ring_ = io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
+      io_uring_free_probe(probe);
+    }
+    arm_wakeup();
+    if (options.arena_bytes > 0) {
+      arena_ = std::make_unique<registered_arena>(
+          *this, registered_arena::options{.bytes = options.arena_bytes,
+                                           .block_size = options.arena_block,
+                                           .try_register = options.arena_register});
+    }
+  } catch (...) {
+    io_uring_queue_exit(&ring_);  // the armed eventfd read dies with the ring
+    wake_fd_.reset();
+    current_reactor = nullptr;
+    throw;
   }
 }
 
 reactor::~reactor() {
   shutdown();
   // Messages posted after the final drain (by a reactor that was still stopping) are dropped.
-  std::size_t dropped = 0;
-  while (auto* node = remote_.pop()) {
-    delete static_cast<detail::remote_message*>(node);
-    ++dropped;
+  if (std::size_t dropped = drop_messages()) {
+    log::debug("reactor: dropped " + std::to_string(dropped) + " late messages");
   }
-  if (dropped) log::debug("reactor: dropped " + std::to_string(dropped) + " late messages");
   arena_.reset();
-  ::close(event_fd_);
   io_uring_queue_exit(&ring_);
+  wake_fd_.reset();
   current_reactor = nullptr;
 }
 
@@ -180,13 +217,24 @@ void reactor::flush() {
   }
 }
 
-void reactor::enter(bool wait) {
+void reactor::submit_pending() {
+  if (io_uring_sq_ready(&ring_) > 0) flush();
+}
+
+void reactor::enter(bool wait, const __kernel_timespec* max_wait) {
   // Without DEFER_TASKRUN, completions are visible without a syscall: skip it when idle-free.
   const bool deferred = (setup_flags_ & IORING_SETUP_DEFER_TASKRUN) != 0;
   if (!wait && io_uring_sq_ready(&ring_) == 0 && !deferred) return;
   for (;;) {
     ++stats_.enters;
-    int rc = wait ? io_uring_submit_and_wait(&ring_, 1) : io_uring_submit_and_get_events(&ring_);
+    int rc;
+    if (wait && max_wait) {
+      io_uring_cqe* cqe = nullptr;
+      rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1,
+                                            const_cast<__kernel_timespec*>(max_wait), nullptr);
+    } else {
+      rc = wait ? io_uring_submit_and_wait(&ring_, 1) : io_uring_submit_and_get_events(&ring_);
+    }
     if (rc >= 0 || rc == -EINTR || rc == -ETIME) return;
     if (rc == -EBUSY || rc == -EAGAIN) {
       reap();
@@ -242,56 +290,90 @@ void reactor::drain_remote() {
 
 // I/O first, then queued work: a caller that loops on a condition (block_on) re-checks it right
 // after the coroutines that could change it ran, before it may block again.
-void reactor::turn(bool may_block) {
-  enter(may_block && ready_.empty() && inflight_ > 0);
+void reactor::turn(bool may_block, const __kernel_timespec* max_wait) {
+  // completed_ can hold completions reaped by a flush inside the last turn's coroutines.
+  enter(may_block && ready_.empty() && completed_.empty() && inflight_ > 0, max_wait);
+  in_turn_ = true;
   reap();
   dispatch();
   drain_remote();
   run_ready();
+  in_turn_ = false;
+}
+
+void reactor::run_until_stopped() {
+  while (!stop_requested()) turn(true);
 }
 
 void reactor::run() {
-  while (!stop_requested()) turn(true);
+  run_until_stopped();
   shutdown();
 }
 
 void reactor::shutdown() {
   if (shut_down_) return;
+  drain_io();
+  destroy_suspended();
+  drop_messages();
+  shut_down_ = true;
+}
+
+void reactor::drain_io() {
   stopping_ = true;
   // One request cancels everything in flight; its own CQE carries user_data 0 (ignored).
   io_uring_sqe* sqe = get_sqe();
   io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
   io_uring_sqe_set_data64(sqe, 0);
-  for (int rounds = 0;; ++rounds) {
-    while (inflight_ > 0 || !ready_.empty()) turn(true);
-    drain_remote();
-    if (!ready_.empty()) continue;
-    if (detached_head_ == nullptr) break;
-    // Only tasks suspended on something that can no longer happen are left: destroy them.
-    // Destroying a root destroys its whole chain of awaited child tasks.
-    log::debug("reactor: destroying " + std::to_string(detached_count_) +
-               " suspended task(s) at shutdown");
-    while (detached_head_ != nullptr) {
-      detail::detached_promise* p = detached_head_;
-      forget(*p);
-      std::coroutine_handle<detail::detached_promise>::from_promise(*p).destroy();
+  const auto give_up = std::chrono::steady_clock::now() + shutdown_grace;
+  const __kernel_timespec tick{.tv_sec = 0, .tv_nsec = 100'000'000};
+  for (;;) {
+    while (inflight_ > 0 || !ready_.empty() || !completed_.empty()) {
+      if (std::chrono::steady_clock::now() > give_up) {
+        // Leaking the frames that still own those operations is the only safe choice left.
+        log::error("reactor: " + std::to_string(inflight_) +
+                   " operation(s) still held by the kernel " +
+                   std::to_string(shutdown_grace.count()) + " s after cancellation; their tasks "
+                   "are leaked instead of destroyed");
+        abandoned_ = true;
+        return;
+      }
+      turn(true, &tick);
     }
-    // Nothing is alive to resume any more; whatever the destructors scheduled is stale.
-    ready_.clear();
+    drain_remote();
+    if (ready_.empty()) return;
   }
-  shut_down_ = true;
+}
+
+void reactor::destroy_suspended() noexcept {
+  if (abandoned_) return;
+  if (detached_head_ == nullptr) return;
+  // Only tasks suspended on something that can no longer happen are left: destroy them.
+  // Destroying a root destroys its whole chain of awaited child tasks.
+  log::debug("reactor: destroying " + std::to_string(detached_count_) +
+             " suspended task(s) at shutdown");
+  while (detached_head_ != nullptr) finish_detached(*detached_head_);
+  // Nothing is alive to resume any more; whatever the destructors scheduled is stale.
+  ready_.clear();
+}
+
+std::size_t reactor::drop_messages() noexcept {
+  std::size_t dropped = 0;
+  while (auto* node = remote_.pop()) {
+    delete static_cast<detail::remote_message*>(node);
+    ++dropped;
+  }
+  return dropped;
 }
 
 void reactor::request_stop() noexcept {
   stop_requested_.store(true, std::memory_order_release);
   notified_.store(true, std::memory_order_relaxed);
-  std::uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(event_fd_, &one, sizeof one);
+  wake_fd_->signal();
 }
 
 void reactor::arm_wakeup() {
   io_uring_sqe* sqe = get_sqe();
-  io_uring_prep_read(sqe, event_fd_, &wakeup_.value, sizeof wakeup_.value, 0);
+  io_uring_prep_read(sqe, wake_fd_->fd, &wakeup_.value, sizeof wakeup_.value, 0);
   io_uring_sqe_set_data64(sqe, wakeup_.user_data(cqe_kind::primary));
 }
 
@@ -313,31 +395,26 @@ void reactor::message_op::complete(cqe_kind, int, std::uint32_t) noexcept {
   self->rearm_notifications();
 }
 
-void reactor::message_sent_op::complete(cqe_kind, int res, std::uint32_t) noexcept {
-  if (res < 0) {
-    std::uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(self->event_fd_, &one, sizeof one);
-  }
-}
-
 void reactor::wake() noexcept {
   std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with rearm_notifications()
   if (notified_.exchange(true, std::memory_order_relaxed)) return;
-  // From another reactor, the wake-up rides in that reactor's next submission batch: no extra
-  // syscall, and the target sees a CQE rather than an eventfd read completing.
+  // From another reactor's loop, the wake-up rides in that reactor's next submission batch: no
+  // extra syscall, and the target sees a CQE rather than an eventfd read completing. Only from
+  // inside a turn, whose end is sure to submit it: a thread that owns a reactor but is not
+  // looping (between two block_on calls, say) would strand the SQE in its queue.
   reactor* from = current_reactor;
-  if (from != nullptr && from != this && from->msg_ring_ && !from->stopping_) {
+  if (from != nullptr && from != this && from->msg_ring_ && from->in_turn_ && !from->stopping_) {
     try {
+      auto sent = std::make_unique<msg_ring_send>(wake_fd_);
       io_uring_sqe* sqe = from->get_sqe();
       io_uring_prep_msg_ring(sqe, ring_.ring_fd, 0, message_.user_data(cqe_kind::message), 0);
-      io_uring_sqe_set_data64(sqe, message_sent_.user_data(cqe_kind::primary));
+      io_uring_sqe_set_data64(sqe, sent.release()->user_data(cqe_kind::primary));
       return;
     } catch (...) {
-      // A failing flush: fall through to the eventfd.
+      // Out of memory or a failing flush: fall through to the eventfd.
     }
   }
-  std::uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(event_fd_, &one, sizeof one);
+  wake_fd_->signal();
 }
 
 void reactor::push_remote(detail::remote_message* m) noexcept {
@@ -360,6 +437,13 @@ void reactor::forget(detail::detached_promise& p) noexcept {
   if (p.next) p.next->prev = p.prev;
   p.prev = p.next = nullptr;
   --detached_count_;
+}
+
+void reactor::finish_detached(detail::detached_promise& p) noexcept {
+  forget(p);
+  std::exception_ptr failure = std::move(p.failure);
+  std::coroutine_handle<detail::detached_promise>::from_promise(p).destroy();
+  if (failure) report_exception(failure);
 }
 
 void reactor::report_exception(std::exception_ptr e) noexcept {

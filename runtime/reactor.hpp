@@ -71,6 +71,16 @@ struct remote_call final : remote_message {
 
 struct detached_promise;
 
+// An eventfd, closed when the last owner lets go.
+struct wake_fd {
+  explicit wake_fd(int f) noexcept : fd(f) {}
+  ~wake_fd();
+  wake_fd(const wake_fd&) = delete;
+  wake_fd& operator=(const wake_fd&) = delete;
+  void signal() const noexcept;
+  int fd;
+};
+
 struct detached_frame {
   using promise_type = detached_promise;
   std::coroutine_handle<detached_promise> handle;
@@ -91,6 +101,7 @@ struct detached_promise {
   void unhandled_exception() noexcept;
 
   reactor* owner = nullptr;
+  std::exception_ptr failure;  // reported by the owner when the frame is finished
   detached_promise* prev = nullptr;
   detached_promise* next = nullptr;
 };
@@ -129,7 +140,18 @@ class reactor {
   // Stops: new operations fail with ECANCELED (close and cancel still run), every operation in
   // flight is cancelled and awaited, then detached tasks still suspended (on an event nobody
   // will set, say) are destroyed. Returns when the kernel holds no buffer of ours.
+  // Equivalent to drain_io(), destroy_suspended(), drop_messages().
   void shutdown();
+  // The phases of shutdown(), for a runtime that must finish one phase on every reactor before
+  // any reactor starts the next (a task may be owned by one reactor and suspended on another).
+  // drain_io: cancel and await every operation; runs what completes and what is posted.
+  void drain_io();
+  // Destroys the detached tasks still suspended; reports failures they recorded.
+  void destroy_suspended() noexcept;
+  // Deletes posted messages without running them; returns how many.
+  std::size_t drop_messages() noexcept;
+  // Runs the loop until request_stop() (no shutdown: the caller runs the phases).
+  void run_until_stopped();
 
   bool stopping() const noexcept { return stopping_; }
   registered_arena* arena() noexcept { return arena_.get(); }
@@ -170,15 +192,12 @@ class reactor {
     void complete(cqe_kind, int res, std::uint32_t flags) noexcept override;
     reactor* self = nullptr;
   };
-  // Completion of a MSG_RING sent *to* this reactor, reaped on the sender's thread: if the
-  // message could not be delivered, fall back to the eventfd. Touches only event_fd_.
-  struct message_sent_op final : op_base {
-    void complete(cqe_kind, int res, std::uint32_t flags) noexcept override;
-    reactor* self = nullptr;
-  };
-
-  void turn(bool may_block);
-  void enter(bool wait);
+  
+  // Runs one loop turn. Blocks for I/O only when `may_block` and nothing is runnable, for at
+  // most `max_wait` when given.
+  void turn(bool may_block, const __kernel_timespec* max_wait = nullptr);
+  void enter(bool wait, const __kernel_timespec* max_wait);
+  void submit_pending();
   void flush();
   void reap();
   void dispatch();
@@ -190,6 +209,7 @@ class reactor {
   void push_remote(detail::remote_message* m) noexcept;
   void adopt(detail::detached_promise& p) noexcept;
   void forget(detail::detached_promise& p) noexcept;
+  void finish_detached(detail::detached_promise& p) noexcept;
   void report_exception(std::exception_ptr e) noexcept;
   void report_failure(const std::string& what) noexcept;
 
@@ -201,11 +221,13 @@ class reactor {
 
   io_uring ring_{};
   unsigned setup_flags_ = 0;
-  int event_fd_ = -1;
+  // The eventfd others write to wake us. Shared with in-flight MSG_RING sends aimed at us, whose
+  // failure falls back to it: it outlives this reactor until the last of them completes.
+  std::shared_ptr<detail::wake_fd> wake_fd_;
   wakeup_op wakeup_;
   message_op message_;
-  message_sent_op message_sent_;
   bool msg_ring_ = false;  // the kernel has IORING_OP_MSG_RING
+  bool in_turn_ = false;   // inside turn(): SQEs queued now are submitted by this thread soon
   std::size_t inflight_ = 0;  // CQEs still owed by the kernel
   std::vector<completion> completed_;
   std::vector<std::coroutine_handle<>> ready_;
@@ -215,6 +237,7 @@ class reactor {
   std::atomic<bool> stop_requested_{false};
   bool stopping_ = false;
   bool shut_down_ = false;
+  bool abandoned_ = false;  // drain_io gave up on the kernel: leak suspended frames, never free
   detail::detached_promise* detached_head_ = nullptr;
   std::size_t detached_count_ = 0;
   std::size_t failures_ = 0;
@@ -250,6 +273,7 @@ template <class T>
 T reactor::block_on(task<T> t) {
   schedule(t.handle());
   while (!t.done()) turn(true);
+  submit_pending();  // wake-ups queued by the last turn must not wait for a next one
   return std::move(t).operator co_await().await_resume();
 }
 

@@ -4,6 +4,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <barrier>
 #include <latch>
 #include <mutex>
 #include <string>
@@ -18,12 +19,17 @@ struct start_sync {
   std::mutex error_mutex;  // start-up only
 };
 
-// No reactor is destroyed before every reactor has drained: a late message from one reactor to
-// another then always finds its target alive.
+// Shutdown runs in phases, each finished on every reactor before any starts the next, because a
+// task owned by one reactor may be suspended on another (it moved there with resume_on):
+//  1. drain_io: every reactor cancels and awaits its operations (and still runs messages);
+//  2. one reactor at a time, destroy the detached tasks it owns, so no two threads tear down
+//     frames that may share reactor-local objects; messages left in queues are dropped unrun;
+//  3. no reactor is destroyed until all are done and stop() no longer touches them.
 struct drain_sync {
-  explicit drain_sync(std::ptrdiff_t n) : drained(n) {}
-  std::latch drained;
-  std::mutex failure_mutex;  // shutdown only
+  explicit drain_sync(std::ptrdiff_t n) : io_drained(n), destroyed(n + 1) {}
+  std::barrier<> io_drained;
+  std::latch destroyed;      // the reactors, plus stop() once it stopped touching them
+  std::mutex phase2_mutex;   // shutdown only
 };
 
 namespace {
@@ -89,27 +95,33 @@ void runtime::thread_main(unsigned i, reactor_options options, start_sync& sync)
       if (!start_error_) start_error_ = std::current_exception();
     }
     sync.started.count_down();
-    drain_->drained.count_down();
+    drain_->io_drained.arrive_and_drop();
+    drain_->destroyed.count_down();
     return;
   }
   reactor& r = *reactors_[i];
   sync.started.count_down();
   try {
-    r.run();
+    r.run_until_stopped();
+    r.drain_io();
   } catch (const std::exception& e) {
     // A failing io_uring_enter is a bug or a dying kernel; stop this reactor loudly.
     log::error(std::string("reactor ") + std::to_string(i) + " stopped: " + e.what());
     try {
-      r.shutdown();
+      r.drain_io();
     } catch (...) {
     }
   }
+  drain_->io_drained.arrive_and_wait();
   {
-    std::lock_guard lock(drain_->failure_mutex);
+    std::lock_guard lock(drain_->phase2_mutex);
+    r.drop_messages();
+    r.destroy_suspended();
     failures_ += r.failures();
     if (!first_exception_) first_exception_ = r.first_exception();
   }
-  drain_->drained.arrive_and_wait();
+  drain_->destroyed.arrive_and_wait();
+  r.drop_messages();
   reactors_[i].reset();
 }
 
@@ -119,9 +131,12 @@ std::size_t runtime::stop() {
       if (r.get() == reactor::current())
         throw std::logic_error("runtime::stop called from one of its own reactors");
   }
-  if (!stopped_.exchange(true, std::memory_order_acq_rel)) {
+  if (!stopped_.exchange(true, std::memory_order_seq_cst)) {
+    // A post() that saw the runtime running may still be pushing into a reactor: let it finish.
+    while (posting_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
     for (auto& r : reactors_)
       if (r) r->request_stop();
+    drain_->destroyed.count_down();
     for (auto& t : threads_)
       if (t.joinable()) t.join();
   }

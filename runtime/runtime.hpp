@@ -45,8 +45,15 @@ class runtime {
   // The CPU reactor i is pinned to, or -1.
   int cpu_of(unsigned i) const noexcept { return cpus_.at(i); }
 
+  // Runs `fn` on reactor i. Throws std::logic_error once stop() has begun.
   template <class F>
   void post(unsigned i, F&& fn) {
+    // Counted so that stop() cannot let a reactor die while this call still touches it.
+    posting_.fetch_add(1, std::memory_order_seq_cst);
+    struct leave {
+      std::atomic<unsigned>& n;
+      ~leave() { n.fetch_sub(1, std::memory_order_release); }
+    } guard{posting_};
     check_running();
     at(i).post(std::forward<F>(fn));
   }
@@ -59,7 +66,8 @@ class runtime {
   }
 
   // From a plain thread: runs `t` on reactor i and blocks until it completes; returns its
-  // value or rethrows its exception.
+  // value or rethrows its exception. If the runtime stops first (the task is destroyed
+  // unfinished), throws std::runtime_error instead of waiting forever.
   template <class T>
   T block_on(unsigned i, task<T> t);
 
@@ -74,13 +82,14 @@ class runtime {
  private:
   void thread_main(unsigned i, reactor_options options, start_sync& sync);
   void check_running() const {
-    if (stopped_.load(std::memory_order_acquire)) throw std::logic_error("runtime is stopped");
+    if (stopped_.load(std::memory_order_seq_cst)) throw std::logic_error("runtime is stopped");
   }
 
   std::vector<std::unique_ptr<reactor>> reactors_;
   std::vector<int> cpus_;
   std::vector<std::thread> threads_;
   std::atomic<bool> stopped_{false};
+  std::atomic<unsigned> posting_{0};  // post() calls under way
   std::atomic<std::size_t> failures_{0};
   std::exception_ptr first_exception_;
   std::exception_ptr start_error_;
@@ -95,8 +104,27 @@ struct block_state {
   std::atomic<bool> done{false};
 };
 
+// Lives in run_blocking's frame: if that frame is destroyed before the task finished (the
+// runtime stopped, or the message that would start it was dropped), the blocked caller is
+// released with an error instead of waiting forever.
 template <class T>
-task<void> run_blocking(task<T> t, std::shared_ptr<block_state<T>> state) {
+struct block_guard {
+  explicit block_guard(std::shared_ptr<block_state<T>> s) noexcept : state(std::move(s)) {}
+  block_guard(block_guard&& o) noexcept : state(std::move(o.state)) {}
+  block_guard& operator=(block_guard&&) = delete;
+  ~block_guard() {
+    if (!state || state->done.load(std::memory_order_acquire)) return;
+    state->failure = std::make_exception_ptr(
+        std::runtime_error("the runtime stopped before the task passed to block_on finished"));
+    state->done.store(true, std::memory_order_release);
+    state->done.notify_one();
+  }
+  std::shared_ptr<block_state<T>> state;
+};
+
+template <class T>
+task<void> run_blocking(task<T> t, block_guard<T> guard) {
+  auto& state = guard.state;
   try {
     if constexpr (std::is_void_v<T>) {
       co_await std::move(t);
@@ -118,7 +146,7 @@ T runtime::block_on(unsigned i, task<T> t) {
     throw std::logic_error("runtime::block_on called on a reactor thread: co_await the task");
   }
   auto state = std::make_shared<detail::block_state<T>>();
-  spawn_on(i, detail::run_blocking(std::move(t), state));
+  spawn_on(i, detail::run_blocking(std::move(t), detail::block_guard<T>(state)));
   state->done.wait(false, std::memory_order_acquire);
   if (state->failure) std::rethrow_exception(state->failure);
   if constexpr (!std::is_void_v<T>) return std::move(*state->value);

@@ -3,6 +3,8 @@
 // Intrusive (each awaiter is its own node, living in the suspended coroutine's frame), so
 // waiting never allocates. Waking schedules the coroutine on the current reactor's ready queue
 // rather than resuming it inline, so set()/release()/send() never re-enter their caller.
+// A node unlinks itself when destroyed: a frame destroyed while it waits (a task torn down at
+// shutdown) leaves no dangling pointer behind for a later set()/release() to follow.
 #pragma once
 
 #include <coroutine>
@@ -11,17 +13,37 @@
 
 namespace ringfetch::detail {
 
+class waiter_list;
+
 struct waiter_node {
+  waiter_node() = default;
+  // Awaiters are returned by value before they wait: a copy is a fresh, unlinked node.
+  waiter_node(const waiter_node&) noexcept {}
+  waiter_node& operator=(const waiter_node&) = delete;
+  inline ~waiter_node();
+
   std::coroutine_handle<> handle;
+  waiter_node* prev = nullptr;
   waiter_node* next = nullptr;
+  waiter_list* list = nullptr;  // set while linked
 };
 
 class waiter_list {
  public:
+  waiter_list() = default;
+  waiter_list(const waiter_list&) = delete;
+  waiter_list& operator=(const waiter_list&) = delete;
+  ~waiter_list() {
+    while (pop() != nullptr) {
+    }
+  }
+
   bool empty() const noexcept { return head_ == nullptr; }
 
   void push(waiter_node* w) noexcept {
+    w->list = this;
     w->next = nullptr;
+    w->prev = tail_;
     if (tail_) tail_->next = w;
     else head_ = w;
     tail_ = w;
@@ -29,11 +51,17 @@ class waiter_list {
 
   waiter_node* pop() noexcept {
     waiter_node* w = head_;
-    if (w) {
-      head_ = w->next;
-      if (!head_) tail_ = nullptr;
-    }
+    if (w) remove(w);
     return w;
+  }
+
+  void remove(waiter_node* w) noexcept {
+    if (w->prev) w->prev->next = w->next;
+    else head_ = w->next;
+    if (w->next) w->next->prev = w->prev;
+    else tail_ = w->prev;
+    w->prev = w->next = nullptr;
+    w->list = nullptr;
   }
 
   static void wake(waiter_node* w) {
@@ -50,5 +78,9 @@ class waiter_list {
   waiter_node* head_ = nullptr;
   waiter_node* tail_ = nullptr;
 };
+
+waiter_node::~waiter_node() {
+  if (list) list->remove(this);
+}
 
 }  // namespace ringfetch::detail

@@ -106,7 +106,7 @@ TEST_SUITE("h1_connection against nginx") {
       std::vector<std::byte> dest(size);
       const request r_req{.target = "/chunked/c.bin"};
       auto r = co_await c->send(r_req, dest);
-      REQUIRE(r);
+      if (!r) FAIL(r.error().describe());
       CHECK(r->status == 200);
       REQUIRE(r->header("transfer-encoding"));
       CHECK(*r->header("transfer-encoding") == "chunked");

@@ -24,10 +24,13 @@ result<std::size_t> feed_all(h1_parser& p, std::string_view wire, std::size_t st
     auto r = p.feed(bytes(wire.substr(off, n)));
     if (!r) return r.error();
     off += *r;
-    // Paused: at the end of a message, or after a fixed-length head (the client's cue).
+    // Paused: at the end of a message, or after a head. After a fixed-length head the client
+    // takes over; after any other head it feeds on (here without setting a destination first,
+    // as if it had set it at begin()).
     const bool fixed_body = p.current() == h1_parser::phase::body &&
                             p.body_framing() == h1_parser::framing::fixed;
-    if (*r < n || p.current() == h1_parser::phase::complete || fixed_body) break;
+    if (p.current() == h1_parser::phase::complete || fixed_body) break;
+    if (*r < n && p.current() != h1_parser::phase::body) break;
   }
   return off;
 }

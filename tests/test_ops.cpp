@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <sys/mman.h>
+
 #include <fcntl.h>
 #include <poll.h>
 
@@ -148,6 +150,29 @@ TEST_SUITE("ops") {
     reader.join();
     CHECK(sent == got.size());
     CHECK(test::matches_pattern(got, 0));
+  }
+
+  TEST_CASE("a span longer than 4 GiB gives a short transfer, not a wrapped length") {
+    reactor_fixture f;
+    auto file = test::temp_file();
+    std::vector<std::byte> data(1 << 20);
+    test::fill_pattern(data, 0);
+    REQUIRE(::pwrite(file.get(), data.data(), data.size(), 0) == static_cast<ssize_t>(data.size()));
+    // Address space only: the kernel touches the first MiB of it.
+    const std::size_t huge = (std::size_t{4} << 30) + 8192;
+    void* p = ::mmap(nullptr, huge, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    REQUIRE(p != MAP_FAILED);
+    std::span<std::byte> big(static_cast<std::byte*>(p), huge);
+    auto t = [&]() -> task<std::size_t> {
+      auto n = co_await op::read(file.get(), big, 0);
+      REQUIRE(n);
+      co_return *n;
+    };
+    // A wrapped length would have read 8192 bytes.
+    CHECK(f.run(t()) == data.size());
+    CHECK(test::matches_pattern(big.first(data.size()), 0));
+    ::munmap(p, huge);
   }
 
   TEST_CASE("poll reports readiness") {

@@ -113,6 +113,14 @@ TEST_SUITE("reactor") {
     CHECK_THROWS_AS(reactor{}, std::logic_error);
   }
 
+  TEST_CASE("a reactor that fails to start leaves its thread free for the next one") {
+    // An arena larger than any address space: the constructor throws after the ring exists.
+    CHECK_THROWS_AS(reactor({.arena_bytes = std::size_t{1} << 60}), std::bad_alloc);
+    CHECK(reactor::current() == nullptr);
+    reactor_fixture f;
+    CHECK(f.run([]() -> task<int> { co_return 7; }()) == 7);
+  }
+
   TEST_CASE("shutdown cancels in-flight operations and destroys tasks that can never resume") {
     auto pair = test::socket_pair();
     [[maybe_unused]] auto& a = pair.first;

@@ -127,6 +127,78 @@ TEST_SUITE("runtime") {
     CHECK(logs.count_containing("lost? no") == 1);
   }
 
+  TEST_CASE("a spawned task that finishes on another reactor is handed back to its owner") {
+    test::log_capture logs;
+    runtime rt({.reactors = 2});
+    std::atomic<int> finished{0};
+    constexpr int tasks = 200;
+    for (int i = 0; i < tasks; ++i) {
+      rt.spawn_on(0, [](reactor* other, int i, std::atomic<int>* finished) -> task<void> {
+        co_await resume_on(*other);
+        finished->fetch_add(1);
+        if (i % 50 == 0) throw std::runtime_error("failed far from home " + std::to_string(i));
+      }(&rt.at(1), i, &finished));
+    }
+    while (finished.load() < tasks) std::this_thread::yield();
+    // The owner's bookkeeping happens on the owner's thread: by the time a round trip through
+    // reactor 0 returns, every hand-back posted before it has run.
+    rt.block_on(0, []() -> task<void> { co_await yield(); }());
+    // Only the block_on task itself is still detached on reactor 0.
+    CHECK(rt.block_on(0, []() -> task<std::size_t> { co_return reactor::current()->detached_tasks(); }()) == 1);
+    CHECK(rt.stop() == 4);
+    CHECK(logs.count_containing("failed far from home") == 4);
+  }
+
+  TEST_CASE("stop destroys a task owned by one reactor and suspended on another") {
+    runtime rt({.reactors = 2});
+    std::atomic<int> parked{0};
+    for (int i = 0; i < 20; ++i) {
+      rt.spawn_on(i % 2, [](reactor* other, std::atomic<int>* parked) -> task<void> {
+        co_await resume_on(*other);
+        event never;  // on the other reactor, owned by a frame its owner will destroy
+        parked->fetch_add(1);
+        co_await never.wait();
+      }(&rt.at(1 - i % 2), &parked));
+    }
+    while (parked.load() < 20) std::this_thread::yield();
+    CHECK(rt.stop() == 0);
+  }
+
+  TEST_CASE("block_on fails instead of hanging when the runtime stops under it") {
+    runtime rt({.reactors = 1});
+    std::atomic<bool> started{false};
+    std::atomic<bool> threw{false};
+    std::thread caller([&] {
+      try {
+        rt.block_on(0, [](std::atomic<bool>* started) -> task<void> {
+          started->store(true);
+          event never;
+          co_await never.wait();
+        }(&started));
+      } catch (const std::runtime_error& e) {
+        threw = std::string(e.what()).find("runtime stopped") != std::string::npos;
+      }
+    });
+    while (!started.load()) std::this_thread::yield();
+    rt.stop();
+    caller.join();
+    CHECK(threw.load());
+  }
+
+  TEST_CASE("a post from a thread that owns an idle reactor still wakes its target") {
+    runtime rt({.reactors = 1});
+    reactor mine;  // this thread owns a reactor but is not running its loop
+    std::atomic<bool> ran{false};
+    rt.post(0, [&ran] {
+      ran = true;
+      ran.notify_one();
+    });
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!ran.load() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    CHECK(ran.load());
+    rt.stop();
+  }
+
   TEST_CASE("a refused io_uring says why and how to fix it") {
     // A child installs a seccomp filter failing io_uring_setup with EPERM (as Docker's default
     // profile does) and reports whether the runtime's error names the cause.

@@ -82,6 +82,35 @@ TEST_SUITE("semaphore") {
   }
 }
 
+TEST_SUITE("waiters destroyed while waiting") {
+  TEST_CASE("a waiter whose frame is destroyed leaves the semaphore and event intact") {
+    reactor_fixture f;
+    semaphore sem(0);
+    event ev;
+    int resumed = 0;
+    {
+      auto on_sem = [](semaphore& s, int& resumed) -> task<void> {
+        co_await s.acquire();
+        ++resumed;
+      }(sem, resumed);
+      auto on_event = [](event& e, int& resumed) -> task<void> {
+        co_await e.wait();
+        ++resumed;
+      }(ev, resumed);
+      f.r.schedule(on_sem.handle());
+      f.r.schedule(on_event.handle());
+      f.run([]() -> task<void> { co_await yield(); }());
+      CHECK_FALSE(on_sem.done());
+      CHECK_FALSE(on_event.done());
+    }  // both frames destroyed while suspended
+    sem.release();
+    ev.set();
+    f.run([]() -> task<void> { co_await yield(); }());
+    CHECK(resumed == 0);
+    CHECK(sem.available() == 1);  // the permit was not handed to a dead waiter
+  }
+}
+
 TEST_SUITE("channel") {
   TEST_CASE("a bounded channel carries values in order with backpressure") {
     reactor_fixture f;
