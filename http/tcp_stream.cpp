@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "runtime/ops.hpp"
+#include "runtime/registered_arena.hpp"
 
 namespace ringfetch::http {
 namespace {
@@ -49,6 +50,13 @@ tcp_stream::~tcp_stream() {
 }
 
 task<io_result<std::size_t>> tcp_stream::read_some(std::span<std::byte> buffer, op_options o) {
+  // A destination inside the reactor's registered arena is read by buffer index: the kernel
+  // skips pinning its pages for every read.
+  if (registered_arena* arena = reactor::current()->arena()) {
+    if (int index = arena->index_of(buffer); index >= 0) {
+      co_return co_await op::read_fixed(fd_, fixed_span{buffer, index}, ~std::uint64_t{0}, o);
+    }
+  }
   co_return co_await op::recv(fd_, buffer, o);
 }
 

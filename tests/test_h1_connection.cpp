@@ -71,6 +71,28 @@ TEST_SUITE("h1_connection against nginx") {
     }());
   }
 
+  TEST_CASE("a body lands byte-exact in registered arena memory, and in the arena's fallback") {
+    test::nginx_fixture nginx;
+    const std::size_t size = 24 * MiB + 4097;
+    nginx.write_file("arena.bin", size, 5);
+    for (bool registered : {true, false}) {
+      CAPTURE(registered);
+      reactor_fixture f({.arena_bytes = 32 * MiB, .arena_register = registered});
+      resolver names;
+      f.run([&]() -> task<void> {
+        auto buffer = f.r.arena()->allocate(size);
+        REQUIRE(buffer);
+        CHECK((f.r.arena()->index_of(buffer->bytes()) >= 0) == f.r.arena()->registered());
+        auto c = co_await connect_h1(names, nginx.port());
+        const request req{.target = "/arena.bin"};
+        auto r = co_await c->send(req, buffer->bytes().first(size));
+        if (!r) FAIL(r.error().describe());
+        CHECK(r->body_bytes == size);
+        CHECK(test::matches_pattern(buffer->bytes().first(size), 5));
+      }());
+    }
+  }
+
   TEST_CASE("404 and 416 are statuses with their text kept aside, never written to the destination") {
     test::nginx_fixture nginx;
     nginx.write_file("small.bin", 100, 0);
