@@ -1,5 +1,7 @@
 // nginx_fixture: a real nginx on 127.0.0.1 and a random port, serving a scratch directory.
 // Started in the constructor (waits until it accepts), stopped and cleaned up in the destructor.
+// With nginx_options::tls it serves HTTPS with a fresh self-signed certificate (for localhost,
+// 127.0.0.1 and ::1) that clients trust through certificate_pem(); http2 adds "h2" to its ALPN.
 #pragma once
 
 #include <fcntl.h>
@@ -18,13 +20,19 @@
 #include <string>
 #include <thread>
 
+#include "http/self_signed_cert.hpp"
 #include "test_support.hpp"
 
 namespace ringfetch::test {
 
+struct nginx_options {
+  bool tls = false;
+  bool http2 = false;  // needs tls
+};
+
 class nginx_fixture {
  public:
-  nginx_fixture() {
+  explicit nginx_fixture(nginx_options options = {}) : options_(options) {
     char tmpl[] = "/tmp/ringfetch-nginx-XXXXXX";
     if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
     dir_ = tmpl;
@@ -35,6 +43,18 @@ class nginx_fixture {
       tcp_listener probe;  // a free port, released for nginx to take
       port_ = ntohs(probe.addr.sin_port);
     }
+    std::string tls_lines;
+    if (options_.tls) {
+      auto identity = http::make_self_signed_certificate();
+      if (!identity) throw std::runtime_error(identity.error().describe());
+      certificate_pem_ = identity->certificate_pem;
+      auto written = http::write_pem_files(*identity, dir_ + "/cert.pem", dir_ + "/key.pem");
+      if (!written) throw std::runtime_error(written.error().describe());
+      tls_lines = "    ssl_certificate " + dir_ + "/cert.pem;\n    ssl_certificate_key " + dir_ +
+                  "/key.pem;\n    ssl_protocols TLSv1.2 TLSv1.3;\n";
+    }
+    const std::string listen_flags =
+        std::string(options_.tls ? " ssl" : "") + (options_.tls && options_.http2 ? " http2" : "");
     std::ofstream conf(dir_ + "/nginx.conf");
     conf << "worker_processes 1;\n"
          << "error_log " << dir_ << "/error.log;\n"
@@ -50,7 +70,8 @@ class nginx_fixture {
          << "  sendfile on;\n"
          << "  keepalive_requests 100000;\n"
          << "  server {\n"
-         << "    listen 127.0.0.1:" << port_ << ";\n"
+         << "    listen 127.0.0.1:" << port_ << listen_flags << ";\n"
+         << tls_lines
          << "    root " << dir_ << "/www;\n"
          // sub_filter makes the length unknown: nginx then answers with a chunked body.
          << "    location /chunked/ { alias " << dir_ << "/www/; sub_filter_once off;"
@@ -83,7 +104,11 @@ class nginx_fixture {
   }
 
   std::uint16_t port() const { return port_; }
-  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string base_url() const {
+    return (options_.tls ? "https" : "http") + std::string("://127.0.0.1:") + std::to_string(port_);
+  }
+  // The PEM of the self-signed certificate served with nginx_options::tls (a CA for clients).
+  const std::string& certificate_pem() const { return certificate_pem_; }
 
   // Writes www/<name> with patterned bytes starting at pattern offset `seed`.
   void write_file(const std::string& name, std::size_t size, std::uint64_t seed) {
@@ -117,6 +142,8 @@ class nginx_fixture {
     throw std::runtime_error("nginx did not start listening within 10 s");
   }
 
+  nginx_options options_;
+  std::string certificate_pem_;
   std::string dir_;
   std::uint16_t port_ = 0;
   pid_t pid_ = -1;
