@@ -11,12 +11,6 @@ constexpr std::size_t max_error_body = 64 * 1024;
 
 }  // namespace
 
-const std::string* response::header(std::string_view name) const noexcept {
-  for (auto& h : headers)
-    if (h.name == name) return &h.value;
-  return nullptr;
-}
-
 h1_connection::h1_connection(std::unique_ptr<transport> t, std::string authority, h1_options options)
     : transport_(std::move(t)),
       authority_(std::move(authority)),

@@ -18,32 +18,12 @@
 #include <vector>
 
 #include "http/h1_parser.hpp"
+#include "http/message.hpp"
 #include "http/transport.hpp"
 #include "runtime/error.hpp"
 #include "runtime/task.hpp"
 
 namespace ringfetch::http {
-
-struct byte_range {
-  std::uint64_t first = 0;
-  std::uint64_t last = 0;  // inclusive, as in "Range: bytes=first-last"
-};
-
-struct request {
-  std::string method = "GET";
-  std::string target = "/";              // path and query, percent-encoded
-  std::vector<header_field> headers{};   // extra headers (never logged)
-  std::optional<byte_range> range{};
-};
-
-struct response {
-  int status = 0;
-  std::vector<header_field> headers;
-  std::uint64_t body_bytes = 0;  // bytes written into dest (2xx only)
-  std::string error_body;        // first 64 KiB of a non-2xx body
-
-  const std::string* header(std::string_view lower_case_name) const noexcept;
-};
 
 struct h1_options {
   std::chrono::milliseconds first_byte_timeout{30'000};  // request sent → first response byte
