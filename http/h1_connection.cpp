@@ -53,24 +53,30 @@ error h1_connection::failure(error e, const request& req, std::uint64_t offset) 
 task<result<std::size_t>> h1_connection::receive(std::span<std::byte> into,
                                                  std::chrono::milliseconds timeout,
                                                  const request& req) {
-  auto n = co_await transport_->read_some(into, within(timeout));
+  const op_options o{.deadline = steady_clock::now() + timeout, .cancel = cancel_};
+  auto n = co_await transport_->read_some(into, o);
   if (!n) {
     reusable_ = false;
     co_return failure(error::from_code(n.error(), "receive from " + transport_->peer()), req,
                       error::no_offset);
   }
+  if (*n > 0) response_started_ = true;
   co_return *n;
 }
 
-task<result<response>> h1_connection::send(const request& req, std::span<std::byte> dest) {
+task<result<response>> h1_connection::send(const request& req, std::span<std::byte> dest,
+                                           cancel_source* cancel) {
   if (!reusable()) {
     co_return failure({.kind = error_kind::internal, .message = "connection is not reusable"}, req,
                       error::no_offset);
   }
   reusable_ = false;  // until this response is complete
+  response_started_ = false;
+  cancel_ = cancel;
   const std::string head = request_head(req);
-  auto sent = co_await transport_->write_all(std::as_bytes(std::span(head)),
-                                             within(options_.idle_timeout));
+  const op_options send_options{.deadline = steady_clock::now() + options_.idle_timeout,
+                                .cancel = cancel};
+  auto sent = co_await transport_->write_all(std::as_bytes(std::span(head)), send_options);
   if (!sent) {
     co_return failure(error::from_code(sent.error(), "send request to " + transport_->peer()),
                       req, error::no_offset);

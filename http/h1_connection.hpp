@@ -37,7 +37,13 @@ class h1_connection {
 
   // Sends `req` and receives the response, its 2xx body into `dest`. `dest` must stay valid
   // until the co_await returns. Errors carry the URL-less target and the byte offset reached.
-  task<result<response>> send(const request& req, std::span<std::byte> dest);
+  // `cancel` (optional, must outlive the call) aborts the exchange: the send returns
+  // error_kind::cancelled and the connection is no longer reusable.
+  task<result<response>> send(const request& req, std::span<std::byte> dest,
+                              cancel_source* cancel = nullptr);
+  // Whether the last send() received any byte of a response: a request that failed before that
+  // on a reused connection may be replayed elsewhere (the server closed it before reading).
+  bool response_started() const noexcept { return response_started_; }
 
   bool reusable() const noexcept { return reusable_ && transport_->is_open(); }
   transport& stream() noexcept { return *transport_; }
@@ -55,6 +61,8 @@ class h1_connection {
   h1_parser parser_;
   std::vector<std::byte> staging_;  // the head, and bodies that must pass through the parser
   bool reusable_ = true;
+  bool response_started_ = false;
+  cancel_source* cancel_ = nullptr;  // of the send() under way
 };
 
 }  // namespace ringfetch::http

@@ -33,6 +33,7 @@ class tcp_stream final : public transport {
   task<void> close() override;
   bool is_open() const noexcept override { return fd_ >= 0; }
   std::string peer() const override { return peer_; }
+  int native_handle() const noexcept override { return fd_; }
   int fd() const noexcept { return fd_; }
 
  private:

@@ -57,6 +57,7 @@ class tls_stream final : public transport {
   bool is_open() const noexcept override;
   std::string alpn() const override { return alpn_; }
   std::string peer() const override { return below_->peer(); }
+  int native_handle() const noexcept override { return below_->native_handle(); }
 
   bool session_reused() const noexcept;
   std::string protocol_version() const;  // "TLSv1.3"

@@ -28,6 +28,8 @@ class transport {
   virtual std::string alpn() const { return {}; }
   // "127.0.0.1:8080": where this transport is connected, for error messages.
   virtual std::string peer() const = 0;
+  // The socket underneath, or -1: lets a pool check an idle connection without reading from it.
+  virtual int native_handle() const noexcept { return -1; }
 };
 
 }  // namespace ringfetch::http

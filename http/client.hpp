@@ -1,0 +1,163 @@
+// client: GET (or any request) by URL over pooled connections, HTTP/1.1 or HTTP/2, plain or TLS,
+// with the response body landing in the caller's span.
+//
+//   http::client c;                       // on a reactor thread
+//   auto r = co_await c.get(u, {}, byte_range{0, n - 1}, dest);
+//
+// Connections are pooled per origin (scheme, host, port). The protocol is chosen by ALPN over
+// TLS (h2 when the server offers it) or configured (protocol::h2 on plain http is h2c with prior
+// knowledge). HTTP/1.1: at most max_connections per origin carry one request each; further
+// requests wait for a connection to come back. HTTP/2: requests share a session (the session
+// itself queues what exceeds the server's MAX_CONCURRENT_STREAMS); a new session is opened only
+// while every open one is saturated, up to max_h2_sessions. Idle connections expire after
+// idle_timeout and are checked before reuse (a peer that closed an idle connection is noticed
+// without sending a request into it). A request that fails on a reused connection before any
+// response byte arrived, or that an HTTP/2 GOAWAY left unprocessed, is retried once on a fresh
+// connection: the server never saw it.
+//
+// Threading: reactor-local. Create, use and close() a client on one reactor's thread; every
+// connection it owns lives there. close() must be awaited before the client is destroyed when
+// connections may be open (the destructor only closes sockets, without goodbyes).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "http/h1_connection.hpp"
+#include "http/h2_session.hpp"
+#include "http/message.hpp"
+#include "http/resolver.hpp"
+#include "http/tcp_stream.hpp"
+#include "http/tls_context.hpp"
+#include "http/url.hpp"
+#include "runtime/error.hpp"
+#include "runtime/io_op.hpp"
+#include "runtime/semaphore.hpp"
+#include "runtime/task.hpp"
+
+namespace ringfetch::http {
+
+enum class protocol {
+  automatic,  // ALPN over TLS (h2 preferred); HTTP/1.1 on plain http
+  http1,      // HTTP/1.1 only (ALPN offers only http/1.1)
+  h2,         // HTTP/2 only: ALPN h2 over TLS, h2c with prior knowledge on plain http
+};
+
+struct client_options {
+  protocol proto = protocol::automatic;
+  std::size_t max_connections = 8;   // HTTP/1.1 connections per origin
+  std::size_t max_h2_sessions = 1;   // HTTP/2 sessions per origin
+  std::chrono::milliseconds idle_timeout{60'000};  // an unused pooled connection is closed after
+  tcp_options tcp{};
+  tls_client_options tls{};          // its alpn list is derived from `proto`
+  h1_options h1{};
+  h2_options h2{};
+};
+
+// Cancels the requests that carry it (reactor-local; must outlive them). A cancelled request
+// returns error_kind::cancelled once nothing can write into its destination any more: an
+// HTTP/1.1 connection is dropped, an HTTP/2 stream is reset and its session lives on.
+class request_cancel {
+ public:
+  void request() {
+    io_.request_cancel();
+    streams_.request_cancel();
+  }
+  bool requested() const noexcept { return io_.cancel_requested(); }
+
+ private:
+  friend class client;
+  cancel_source io_;
+  stream_cancel streams_;
+};
+
+struct client_stats {
+  std::uint64_t requests = 0;
+  std::uint64_t connections_opened = 0;  // TCP (+TLS) connections, both protocols
+  std::uint64_t connections_reused = 0;  // HTTP/1.1 requests on a pooled connection
+  std::uint64_t stale_retries = 0;       // requests replayed on a fresh connection
+  std::uint64_t h2_sessions_opened = 0;
+};
+
+class client {
+ public:
+  // Fails only if the TLS context cannot be made (a CA file that does not load, say): then every
+  // https request returns that error.
+  explicit client(client_options options = {});
+  ~client();
+  client(const client&) = delete;
+  client& operator=(const client&) = delete;
+
+  // GET `u` (optionally a byte range) with extra headers; a 2xx body into `dest`, which must
+  // stay valid until the co_await returns. A body larger than `dest` is an error.
+  // Parameters are views and references (all must outlive the co_await), never class
+  // temporaries: GCC 12 destroys a class temporary in a co_await expression twice.
+  task<result<response>> get(const url& u, std::span<const header_field> headers,
+                             std::optional<byte_range> range, std::span<std::byte> dest,
+                             request_cancel* cancel = nullptr);
+  // Any request; its target is taken from `u`, not from `req`.
+  task<result<response>> send(const url& u, const request& req, std::span<std::byte> dest,
+                              request_cancel* cancel = nullptr);
+
+  // Closes every pooled connection (HTTP/2: GOAWAY) and waits until they are gone. Requests
+  // still running fail. Idempotent; the client is usable again afterwards.
+  task<void> close();
+
+  const client_stats& stats() const noexcept { return stats_; }
+  // Open connections (idle or busy, both protocols) to the origin of `u`.
+  std::size_t open_connections(const url& u) const;
+  resolver& names() noexcept { return names_; }
+
+ private:
+  struct idle_h1 {
+    std::unique_ptr<h1_connection> connection;
+    std::chrono::steady_clock::time_point since;
+  };
+  struct origin {
+    explicit origin(std::size_t max) : h1_slots(max) {}
+    std::string scheme, host, authority;
+    std::uint16_t port = 0;
+    bool tls = false;
+    std::optional<protocol> learned;  // what the server speaks, once a connection told us
+    semaphore h1_slots;               // requests in flight on HTTP/1.1 connections
+    std::size_t h1_open = 0;
+    std::vector<idle_h1> idle;
+    std::vector<std::unique_ptr<h2_session>> sessions;
+    std::size_t h2_opening = 0;
+    bool probing = false;             // the first connection is being made
+    std::vector<std::coroutine_handle<>> probe_waiters;
+  };
+  struct connected {
+    std::unique_ptr<transport> stream;
+    bool h2 = false;
+  };
+
+  origin& origin_of(const url& u);
+  task<result<connected>> connect(origin& o, op_options io);
+  // What send() does after one attempt.
+  enum class outcome { final, replay, switch_to_h2 };
+  task<result<response>> send_h1(origin& o, const request& req, std::span<std::byte> dest,
+                                 request_cancel* cancel, outcome& next);
+  task<result<response>> send_h2(origin& o, const request& req, std::span<std::byte> dest,
+                                 request_cancel* cancel, outcome& next);
+  task<result<h2_session*>> session_for(origin& o, request_cancel* cancel);
+  task<void> wait_for_probe(origin& o);
+  void end_probe(origin& o);
+  void drop_expired(origin& o);
+
+  client_options options_;
+  resolver names_;
+  std::optional<tls_context> tls_;
+  std::optional<error> tls_failure_;
+  std::map<std::string, std::unique_ptr<origin>> origins_;
+  client_stats stats_;
+};
+
+}  // namespace ringfetch::http

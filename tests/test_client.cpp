@@ -1,0 +1,239 @@
+#include <doctest/doctest.h>
+
+#include <array>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "http/client.hpp"
+#include "runtime/event.hpp"
+#include "runtime/ops.hpp"
+#include "runtime/when_all.hpp"
+#include "nginx_fixture.hpp"
+#include "test_support.hpp"
+
+// Requests and URLs are named locals, never braced temporaries inside a co_await expression:
+// GCC 12 destroys such a temporary twice.
+
+using namespace ringfetch;
+using namespace ringfetch::http;
+using namespace std::chrono_literals;
+using test::reactor_fixture;
+
+namespace {
+
+constexpr std::size_t MiB = 1 << 20;
+
+url must_parse(const std::string& text) {
+  auto u = url::parse(text);
+  REQUIRE(u);
+  return *u;
+}
+
+task<void> read_range(client& c, const url& u, byte_range range, std::span<std::byte> dest) {
+  auto r = co_await c.get(u, {}, range, dest);
+  if (!r) FAIL(r.error().describe());
+  CHECK(r->status == 206);
+  CHECK(r->body_bytes == dest.size());
+}
+
+// Reads `parts` consecutive ranges of `u` concurrently into one buffer and checks every byte.
+task<void> read_in_parts(client& c, const url& u, std::size_t size, std::size_t parts,
+                         std::uint64_t seed) {
+  std::vector<std::byte> whole(size);
+  std::vector<task<void>> gets;
+  const std::size_t part = (size + parts - 1) / parts;
+  for (std::size_t first = 0; first < size; first += part) {
+    const std::size_t n = std::min(part, size - first);
+    gets.push_back(read_range(c, u, byte_range{first, first + n - 1},
+                              std::span(whole).subspan(first, n)));
+  }
+  auto all = when_all(std::move(gets));
+  co_await std::move(all);
+  CHECK(test::matches_pattern(whole, seed));
+}
+
+}  // namespace
+
+TEST_SUITE("client") {
+  TEST_CASE("HTTP/1.1: concurrent ranges share a bounded pool of kept-alive connections") {
+    test::nginx_fixture nginx;
+    const std::size_t size = 40 * MiB + 999;
+    nginx.write_file("o.bin", size, 3);
+    reactor_fixture f;
+    client c({.max_connections = 4});
+    const url u = must_parse(nginx.base_url() + "/o.bin");
+    f.run([&]() -> task<void> {
+      co_await read_in_parts(c, u, size, 64, 3);
+      co_await read_in_parts(c, u, size, 7, 3);
+      CHECK(c.open_connections(u) <= 4);
+      CHECK(c.stats().connections_opened <= 4);
+      CHECK(c.stats().connections_reused >= 64 + 7 - 4);
+      co_await c.close();
+      CHECK(c.open_connections(u) == 0);
+    }());
+  }
+
+  TEST_CASE("HTTPS with ALPN h2: every range rides one HTTP/2 session") {
+    test::nginx_fixture nginx({.tls = true, .http2 = true});
+    const std::size_t size = 33 * MiB + 7;
+    nginx.write_file("o.bin", size, 11);
+    reactor_fixture f;
+    client_options o;
+    o.tls.ca_pem = nginx.certificate_pem();
+    client c(o);
+    const url u = must_parse(nginx.base_url() + "/o.bin");
+    f.run([&]() -> task<void> {
+      co_await read_in_parts(c, u, size, 100, 11);
+      CHECK(c.stats().h2_sessions_opened == 1);
+      CHECK(c.stats().connections_opened == 1);
+      CHECK(c.open_connections(u) == 1);
+      co_await c.close();
+    }());
+  }
+
+  TEST_CASE("HTTPS restricted to HTTP/1.1 negotiates it and pools TLS connections") {
+    test::nginx_fixture nginx({.tls = true, .http2 = true});
+    const std::size_t size = 9 * MiB + 1;
+    nginx.write_file("o.bin", size, 2);
+    reactor_fixture f;
+    client_options o;
+    o.proto = protocol::http1;
+    o.max_connections = 3;
+    o.tls.ca_pem = nginx.certificate_pem();
+    client c(o);
+    const url u = must_parse(nginx.base_url() + "/o.bin");
+    f.run([&]() -> task<void> {
+      co_await read_in_parts(c, u, size, 12, 2);
+      CHECK(c.stats().h2_sessions_opened == 0);
+      CHECK(c.stats().connections_opened <= 3);
+      co_await c.close();
+    }());
+  }
+
+  TEST_CASE("an untrusted certificate fails every request with a TLS error") {
+    test::nginx_fixture nginx({.tls = true});
+    nginx.write_file("o.bin", 10, 0);
+    reactor_fixture f;
+    client c;  // the system CA store only: the self-signed certificate is not trusted
+    const url u = must_parse(nginx.base_url() + "/o.bin");
+    f.run([&]() -> task<void> {
+      std::vector<std::byte> dest(10);
+      auto r = co_await c.get(u, {}, std::nullopt, dest);
+      REQUIRE_FALSE(r);
+      CHECK(r.error().kind == error_kind::tls);
+      co_await c.close();
+    }());
+  }
+
+  TEST_CASE("a kept-alive connection the server closed is noticed before reuse") {
+    reactor_fixture f;
+    test::tcp_listener listener;
+    client c;
+    const url u = must_parse("http://127.0.0.1:" + std::to_string(ntohs(listener.addr.sin_port)) + "/x");
+    f.run([&]() -> task<void> {
+      event closed;
+      auto server = [&]() -> task<void> {
+        for (int i = 0; i < 2; ++i) {
+          auto fd = co_await op::accept(listener.fd.get());
+          REQUIRE(fd);
+          {
+            test::unique_fd conn(*fd);
+            std::array<std::byte, 4096> req{};
+            (void)co_await op::recv(conn.get(), req);
+            std::string reply = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+            (void)co_await op::send(conn.get(), std::as_bytes(std::span(reply)));
+          }  // closed, although the response promised keep-alive
+          closed.set();
+        }
+      };
+      auto requests = [&]() -> task<void> {
+        std::vector<std::byte> dest(5);
+        auto first = co_await c.get(u, {}, std::nullopt, dest);
+        REQUIRE(first);
+        co_await closed.wait();
+        auto second = co_await c.get(u, {}, std::nullopt, dest);
+        if (!second) FAIL(second.error().describe());
+        CHECK(second->body_bytes == 5);
+        CHECK(c.stats().connections_opened == 2);
+        CHECK(c.stats().connections_reused + c.stats().stale_retries <= 1);
+        co_await c.close();
+      };
+      co_await when_all(server(), requests());
+    }());
+  }
+
+  TEST_CASE("a request the server dropped unanswered on a reused connection is replayed once") {
+    reactor_fixture f;
+    test::tcp_listener listener;
+    client c;
+    const url u = must_parse("http://127.0.0.1:" + std::to_string(ntohs(listener.addr.sin_port)) + "/x");
+    f.run([&]() -> task<void> {
+      auto server = [&]() -> task<void> {
+        const std::string reply = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        std::array<std::byte, 4096> req{};
+        {
+          auto fd = co_await op::accept(listener.fd.get());
+          REQUIRE(fd);
+          test::unique_fd conn(*fd);
+          (void)co_await op::recv(conn.get(), req);
+          (void)co_await op::send(conn.get(), std::as_bytes(std::span(reply)));
+          (void)co_await op::recv(conn.get(), req);  // the second request: dropped unanswered
+        }
+        auto fd = co_await op::accept(listener.fd.get());
+        REQUIRE(fd);
+        test::unique_fd conn(*fd);
+        (void)co_await op::recv(conn.get(), req);
+        (void)co_await op::send(conn.get(), std::as_bytes(std::span(reply)));
+      };
+      auto requests = [&]() -> task<void> {
+        std::vector<std::byte> dest(5);
+        auto first = co_await c.get(u, {}, std::nullopt, dest);
+        REQUIRE(first);
+        auto second = co_await c.get(u, {}, std::nullopt, dest);
+        if (!second) FAIL(second.error().describe());
+        CHECK(c.stats().stale_retries == 1);
+        CHECK(c.stats().connections_opened == 2);
+        co_await c.close();
+      };
+      co_await when_all(server(), requests());
+    }());
+  }
+
+  TEST_CASE("a cancelled request returns at once and its connection is not reused") {
+    reactor_fixture f;
+    test::tcp_listener listener;
+    client c;
+    const url u = must_parse("http://127.0.0.1:" + std::to_string(ntohs(listener.addr.sin_port)) + "/x");
+    f.run([&]() -> task<void> {
+      event body_started;
+      event finished;
+      request_cancel cancel;
+      auto server = [&]() -> task<void> {
+        auto fd = co_await op::accept(listener.fd.get());
+        REQUIRE(fd);
+        test::unique_fd conn(*fd);
+        std::array<std::byte, 4096> req{};
+        (void)co_await op::recv(conn.get(), req);
+        std::string partial = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + std::string(10, 'z');
+        (void)co_await op::send(conn.get(), std::as_bytes(std::span(partial)));
+        body_started.set();
+        co_await finished.wait();  // and never sends the rest
+      };
+      auto request = [&]() -> task<void> {
+        std::vector<std::byte> dest(1000);
+        auto r = co_await c.get(u, {}, std::nullopt, dest, &cancel);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().kind == error_kind::cancelled);
+        CHECK(c.open_connections(u) == 0);
+        finished.set();
+      };
+      auto canceller = [&]() -> task<void> {
+        co_await body_started.wait();
+        cancel.request();
+      };
+      co_await when_all(server(), request(), canceller());
+      co_await c.close();
+    }());
+  }
+}
