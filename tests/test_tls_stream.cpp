@@ -17,6 +17,7 @@
 #include "runtime/ops.hpp"
 #include "runtime/when_all.hpp"
 #include "nginx_fixture.hpp"
+#include "openssl_server_fixture.hpp"
 #include "test_support.hpp"
 
 using namespace ringfetch;
@@ -259,6 +260,46 @@ TEST_SUITE("tls_stream against nginx") {
       co_await c.close();
     }());
     CHECK(test::matches_pattern(dest, 11));
+  }
+}
+
+TEST_SUITE("tls_stream against openssl s_server") {
+  TEST_CASE("TLS 1.2: a close-delimited page ends at close_notify, and the second session is resumed") {
+    const auto id = identity();
+    test::openssl_server_fixture server(id, {"-tls1_2"});
+    reactor_fixture f;
+    resolver names;
+    auto ctx = client_context({.ca_pem = id.certificate_pem, .alpn = {"http/1.1"}});
+    f.run([&]() -> task<void> {
+      for (int round = 0; round < 2; ++round) {
+        CAPTURE(round);
+        op_options o = within(5s);
+        auto s = co_await connect_tls(names, server.port(), ctx, "localhost", o);
+        REQUIRE_MESSAGE(s, (s ? "" : s.error().describe()));
+        CHECK((*s)->protocol_version() == "TLSv1.2");
+        CHECK((*s)->session_reused() == (round == 1));
+        // Raw HTTP/1.0 on the stream itself: the page is close-delimited, so the only end is
+        // the server's close_notify, which read_some reports as 0.
+        tls_stream& t = **s;
+        const std::string get = "GET / HTTP/1.0\r\n\r\n";
+        auto w = co_await t.write_all(std::as_bytes(std::span(get)), o);
+        REQUIRE(w);
+        std::vector<std::byte> page(256 * 1024);
+        std::size_t got = 0;
+        for (;;) {
+          auto n = co_await t.read_some(std::span(page).subspan(got), o);
+          REQUIRE_MESSAGE(n, (n ? "" : t.last_error()));
+          if (*n == 0) break;
+          got += *n;
+        }
+        std::string text(reinterpret_cast<const char*>(page.data()), got);
+        CHECK(text.starts_with("HTTP/1.0 200 ok\r\n"));
+        CHECK(contains(text, "</BODY></HTML>"));
+        CHECK(contains(text, round == 1 ? "Reused, TLSv1.2" : "New, TLSv1.2"));
+        CHECK(t.last_error().empty());
+        co_await t.close();
+      }
+    }());
   }
 }
 
