@@ -380,6 +380,58 @@ TEST_SUITE("tls_stream against our own and hostile servers") {
     }());
   }
 
+  TEST_CASE("a read from a silent peer ends at its deadline or when cancelled, and the stream lives on") {
+    reactor_fixture f;
+    resolver names;
+    test::tcp_listener listener;
+    const auto id = identity();
+    auto server_ctx = server_context(id);
+    auto client_ctx = client_context({.ca_pem = id.certificate_pem});
+    f.run([&]() -> task<void> {
+      std::unique_ptr<tls_stream> server_side;
+      auto server = [&]() -> task<void> { server_side = co_await accept_tls(listener, server_ctx); };
+      std::unique_ptr<tls_stream> client_side;
+      auto client = [&]() -> task<void> {
+        auto s = co_await connect_tls(names, port_of(listener), client_ctx);
+        REQUIRE_MESSAGE(s, (s ? "" : s.error().describe()));
+        client_side = std::move(*s);
+      };
+      co_await when_all(server(), client());
+      std::array<std::byte, 64> buf{};
+      // 1. A deadline.
+      auto start = steady_clock::now();
+      op_options short_wait = within(100ms);
+      auto timed_out = co_await client_side->read_some(buf, short_wait);
+      REQUIRE_FALSE(timed_out);
+      CHECK(timed_out.error() == std::errc::timed_out);
+      CHECK(steady_clock::now() - start >= 100ms);
+      // 2. An explicit cancel while the read waits.
+      cancel_source cancel;
+      auto reader = [&]() -> task<void> {
+        op_options o{.deadline = steady_clock::now() + 5s, .cancel = &cancel};
+        auto n = co_await client_side->read_some(buf, o);
+        REQUIRE_FALSE(n);
+        CHECK(n.error() == std::errc::operation_canceled);
+      };
+      auto canceller = [&]() -> task<void> {
+        CHECK(cancel.request_cancel() == 1);
+        co_return;
+      };
+      co_await when_all(reader(), canceller());
+      // 3. Neither broke the stream: the next bytes still arrive intact.
+      const std::string hello = "still here";
+      op_options o = within(5s);
+      auto w = co_await server_side->write_all(std::as_bytes(std::span(hello)), o);
+      REQUIRE(w);
+      auto n = co_await client_side->read_some(buf, o);
+      REQUIRE(n);
+      CHECK(std::string(reinterpret_cast<const char*>(buf.data()), *n) == hello);
+      CHECK(client_side->last_error().empty());
+      co_await client_side->close();
+      co_await server_side->close();
+    }());
+  }
+
   TEST_CASE("an expired certificate is rejected") {
     reactor_fixture f;
     resolver names;
