@@ -104,6 +104,7 @@ result<pem_identity> make_self_signed_certificate(const self_signed_options& o) 
   if (!cert_bio || !key_bio || PEM_write_bio_X509(cert_bio.get(), cert.get()) != 1 ||
       PEM_write_bio_PrivateKey(key_bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1)
     return openssl_failure("encode the certificate and key as PEM");
+  ERR_clear_error();
   return pem_identity{bio_text(cert_bio.get()), bio_text(key_bio.get())};
 }
 

@@ -103,6 +103,7 @@ result<tls_context> tls_context::client(tls_client_options o) {
     SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
     SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);
   }
+  ERR_clear_error();  // loading the default CA paths may queue harmless errors
   tls_context out(ctx.release(), side::client);
   out.verify_peer_ = o.verify_peer;
   out.handshake_timeout_ = o.handshake_timeout;
@@ -143,6 +144,7 @@ result<tls_context> tls_context::server(tls_server_options o) {
     return openssl_failure("the private key does not match the certificate");
   auto wire = alpn_wire(o.alpn);
   if (!wire) return wire.error();
+  ERR_clear_error();
   tls_context out(ctx.release(), side::server);
   out.handshake_timeout_ = o.handshake_timeout;
   out.buffers_ = o.buffers;

@@ -36,7 +36,9 @@ struct tls_client_options {
   bool use_system_ca = true;        // SSL_CTX_set_default_verify_paths
   std::string ca_file{};            // extra trust anchors (PEM file), added to the system store
   std::string ca_pem{};             // extra trust anchors (PEM text), added too
-  std::vector<std::string> alpn = {"h2", "http/1.1"};  // offered in this order; empty: no ALPN
+  // Offered in this order; empty: no ALPN. A caller that speaks only HTTP/1.1 must offer only
+  // "http/1.1" (or check tls_stream::alpn()): servers pick h2 whenever it is offered.
+  std::vector<std::string> alpn = {"h2", "http/1.1"};
   bool session_resumption = true;
   std::chrono::milliseconds handshake_timeout{10'000};  // when the caller gives no deadline
   tls_buffer_sizes buffers{};

@@ -194,7 +194,11 @@ task<io_result<void>> tls_stream::flush(op_options o) {
     // Sent from the pair's buffer itself; SSL only appends behind it meanwhile.
     auto sent = co_await below_->write_all(
         std::as_bytes(std::span(data, static_cast<std::size_t>(n))), o);
-    if (!sent) co_return sent.error();
+    if (!sent) {
+      // Some of these bytes may have gone out: resending them would corrupt the stream.
+      broken_ = sent.error();
+      co_return sent.error();
+    }
     BIO_nread(network_, &data, n);
   }
   co_return io_result<void>{};

@@ -11,7 +11,9 @@
 // transport error: the stream may have been truncated), even after a complete HTTP response;
 // framed protocols (Content-Length, chunked, HTTP/2) know where their messages end and never
 // need to read that far. A corrupt record or a fatal alert fails with EPROTO. Either failure is
-// final: the stream is broken from then on, and last_error() says what OpenSSL reported.
+// final: the stream is broken from then on, and last_error() says what OpenSSL reported. A send
+// that fails (deadline, reset) breaks it too: part of a record may have gone out. A receive that
+// times out or is cancelled does not: nothing was consumed, the next read_some carries on.
 //
 // Ownership and threading: owns the transport below; borrows the tls_context, which must
 // outlive it. Belongs to the reactor thread of its context. At most one read_some and one

@@ -17,6 +17,7 @@
 #include "runtime/ops.hpp"
 #include "runtime/when_all.hpp"
 #include "nginx_fixture.hpp"
+#include "openssl_server_fixture.hpp"
 #include "test_support.hpp"
 
 using namespace ringfetch;
@@ -262,6 +263,46 @@ TEST_SUITE("tls_stream against nginx") {
   }
 }
 
+TEST_SUITE("tls_stream against openssl s_server") {
+  TEST_CASE("TLS 1.2: a close-delimited page ends at close_notify, and the second session is resumed") {
+    const auto id = identity();
+    test::openssl_server_fixture server(id, {"-tls1_2"});
+    reactor_fixture f;
+    resolver names;
+    auto ctx = client_context({.ca_pem = id.certificate_pem, .alpn = {"http/1.1"}});
+    f.run([&]() -> task<void> {
+      for (int round = 0; round < 2; ++round) {
+        CAPTURE(round);
+        op_options o = within(5s);
+        auto s = co_await connect_tls(names, server.port(), ctx, "localhost", o);
+        REQUIRE_MESSAGE(s, (s ? "" : s.error().describe()));
+        CHECK((*s)->protocol_version() == "TLSv1.2");
+        CHECK((*s)->session_reused() == (round == 1));
+        // Raw HTTP/1.0 on the stream itself: the page is close-delimited, so the only end is
+        // the server's close_notify, which read_some reports as 0.
+        tls_stream& t = **s;
+        const std::string get = "GET / HTTP/1.0\r\n\r\n";
+        auto w = co_await t.write_all(std::as_bytes(std::span(get)), o);
+        REQUIRE(w);
+        std::vector<std::byte> page(256 * 1024);
+        std::size_t got = 0;
+        for (;;) {
+          auto n = co_await t.read_some(std::span(page).subspan(got), o);
+          REQUIRE_MESSAGE(n, (n ? "" : t.last_error()));
+          if (*n == 0) break;
+          got += *n;
+        }
+        std::string text(reinterpret_cast<const char*>(page.data()), got);
+        CHECK(text.starts_with("HTTP/1.0 200 ok\r\n"));
+        CHECK(contains(text, "</BODY></HTML>"));
+        CHECK(contains(text, round == 1 ? "Reused, TLSv1.2" : "New, TLSv1.2"));
+        CHECK(t.last_error().empty());
+        co_await t.close();
+      }
+    }());
+  }
+}
+
 TEST_SUITE("tls_stream against our own and hostile servers") {
   TEST_CASE("our server and our client: ALPN by server preference, overlapping echo, close_notify is EOF") {
     reactor_fixture f;
@@ -336,6 +377,58 @@ TEST_SUITE("tls_stream against our own and hostile servers") {
         CHECK_FALSE(t.is_open());
       };
       co_await when_all(server(), client());
+    }());
+  }
+
+  TEST_CASE("a read from a silent peer ends at its deadline or when cancelled, and the stream lives on") {
+    reactor_fixture f;
+    resolver names;
+    test::tcp_listener listener;
+    const auto id = identity();
+    auto server_ctx = server_context(id);
+    auto client_ctx = client_context({.ca_pem = id.certificate_pem});
+    f.run([&]() -> task<void> {
+      std::unique_ptr<tls_stream> server_side;
+      auto server = [&]() -> task<void> { server_side = co_await accept_tls(listener, server_ctx); };
+      std::unique_ptr<tls_stream> client_side;
+      auto client = [&]() -> task<void> {
+        auto s = co_await connect_tls(names, port_of(listener), client_ctx);
+        REQUIRE_MESSAGE(s, (s ? "" : s.error().describe()));
+        client_side = std::move(*s);
+      };
+      co_await when_all(server(), client());
+      std::array<std::byte, 64> buf{};
+      // 1. A deadline.
+      auto start = steady_clock::now();
+      op_options short_wait = within(100ms);
+      auto timed_out = co_await client_side->read_some(buf, short_wait);
+      REQUIRE_FALSE(timed_out);
+      CHECK(timed_out.error() == std::errc::timed_out);
+      CHECK(steady_clock::now() - start >= 100ms);
+      // 2. An explicit cancel while the read waits.
+      cancel_source cancel;
+      auto reader = [&]() -> task<void> {
+        op_options o{.deadline = steady_clock::now() + 5s, .cancel = &cancel};
+        auto n = co_await client_side->read_some(buf, o);
+        REQUIRE_FALSE(n);
+        CHECK(n.error() == std::errc::operation_canceled);
+      };
+      auto canceller = [&]() -> task<void> {
+        CHECK(cancel.request_cancel() == 1);
+        co_return;
+      };
+      co_await when_all(reader(), canceller());
+      // 3. Neither broke the stream: the next bytes still arrive intact.
+      const std::string hello = "still here";
+      op_options o = within(5s);
+      auto w = co_await server_side->write_all(std::as_bytes(std::span(hello)), o);
+      REQUIRE(w);
+      auto n = co_await client_side->read_some(buf, o);
+      REQUIRE(n);
+      CHECK(std::string(reinterpret_cast<const char*>(buf.data()), *n) == hello);
+      CHECK(client_side->last_error().empty());
+      co_await client_side->close();
+      co_await server_side->close();
     }());
   }
 
