@@ -436,17 +436,17 @@ task<result<response>> h2_session::send(const request& req, std::span<std::byte>
                             .message = "send() on a closed HTTP/2 session"},
                            s);
   }
-  if (failure_) {
-    error e = *failure_;
-    e.message = "HTTP/2 connection is not usable: " + e.message;
-    co_return stream_error(std::move(e), s);
-  }
   if (going_away_) {
     co_return stream_error({.kind = error_kind::transport,
                             .message = "HTTP/2 connection is going away (GOAWAY from " +
                                        transport_->peer() + ")",
                             .retryable = true},
                            s);
+  }
+  if (failure_) {
+    error e = *failure_;
+    e.message = "HTTP/2 connection is not usable: " + e.message;
+    co_return stream_error(std::move(e), s);
   }
   link(s);
   struct unlink_on_exit {

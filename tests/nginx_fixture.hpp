@@ -22,9 +22,15 @@
 
 namespace ringfetch::test {
 
+struct nginx_options {
+  // Serve HTTP/2 with prior knowledge (h2c) instead of HTTP/1.1 on the port.
+  bool h2c = false;
+  unsigned h2_max_concurrent_streams = 128;
+};
+
 class nginx_fixture {
  public:
-  nginx_fixture() {
+  explicit nginx_fixture(nginx_options options = {}) {
     char tmpl[] = "/tmp/ringfetch-nginx-XXXXXX";
     if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
     dir_ = tmpl;
@@ -50,7 +56,9 @@ class nginx_fixture {
          << "  sendfile on;\n"
          << "  keepalive_requests 100000;\n"
          << "  server {\n"
-         << "    listen 127.0.0.1:" << port_ << ";\n"
+         << "    listen 127.0.0.1:" << port_ << (options.h2c ? " http2" : "") << ";\n"
+         << "    http2_max_concurrent_streams " << options.h2_max_concurrent_streams << ";\n"
+         << "    http2_chunk_size 256k;\n"
          << "    root " << dir_ << "/www;\n"
          // sub_filter makes the length unknown: nginx then answers with a chunked body.
          << "    location /chunked/ { alias " << dir_ << "/www/; sub_filter_once off;"
