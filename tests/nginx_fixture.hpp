@@ -91,6 +91,8 @@ class nginx_fixture {
   }
 
   std::uint16_t port() const { return port_; }
+  // The served directory (files may be symlinks, e.g. into /dev/shm).
+  std::string docroot() const { return dir_ + "/www"; }
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
   // Writes www/<name> with patterned bytes starting at pattern offset `seed`.
