@@ -57,8 +57,10 @@ class nginx_fixture {
          << "  keepalive_requests 100000;\n"
          << "  server {\n"
          << "    listen 127.0.0.1:" << port_ << (options.h2c ? " http2" : "") << ";\n"
-         << "    http2_max_concurrent_streams " << options.h2_max_concurrent_streams << ";\n"
-         << "    http2_chunk_size 256k;\n"
+         << (options.h2c ? "    http2_max_concurrent_streams " +
+                                  std::to_string(options.h2_max_concurrent_streams) +
+                                  ";\n    http2_chunk_size 256k;\n"
+                            : std::string())
          << "    root " << dir_ << "/www;\n"
          // sub_filter makes the length unknown: nginx then answers with a chunked body.
          << "    location /chunked/ { alias " << dir_ << "/www/; sub_filter_once off;"
