@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <exception>
 
 #include "runtime/reactor.hpp"
@@ -155,7 +156,7 @@ task<result<std::unique_ptr<h2_session>>> h2_session::start(std::unique_ptr<tran
   const time_point deadline = steady_clock::now() + options.settings_timeout;
   while (!s->settings_received_ && !s->failure_ && steady_clock::now() < deadline) {
     sleep_until nap(deadline, &s->settings_wake_);
-    co_await nap;
+    (void)co_await nap;
     s->settings_wake_.reset();
     if (reactor::current()->stopping()) break;
   }
@@ -182,6 +183,9 @@ task<void> h2_session::close() {
   }
   closing_ = true;
   if (!failure_) nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
+  // A write stuck on a peer that does not read would hold close() for the idle timeout: the
+  // GOAWAY is best effort, so cut it short.
+  if (writing_) co_await transport_->close();
   stop_writer_ = true;
   want_write();
   co_await writer_done_.wait();
@@ -225,7 +229,8 @@ task<void> h2_session::read_loop() {
                      .message = "HTTP/2 protocol error from " + transport_->peer() + ": " + what});
       break;
     }
-    want_write();  // WINDOW_UPDATE, SETTINGS and PING acks, RST_STREAM
+    // WINDOW_UPDATE, SETTINGS and PING acks, RST_STREAM, GOAWAY on a protocol error.
+    if (nghttp2_session_want_write(session_)) want_write();
   }
   reader_done_.set();
 }
@@ -253,7 +258,9 @@ task<void> h2_session::write_loop() {
       if (send_buffer_.empty() || write_broken_) break;
       const auto timeout = stop_writer_ ? std::chrono::milliseconds(close_flush_timeout)
                                         : options_.idle_timeout;
+      writing_ = true;
       auto w = co_await transport_->write_all(send_buffer_, within(timeout));
+      writing_ = false;
       if (!w) {
         write_broken_ = true;
         fail_session(error::from_code(w.error(), "send to " + transport_->peer()));
@@ -347,7 +354,7 @@ task<bool> h2_session::acquire_slot(h2_stream& s) {
   while (!s.has_slot && !failure_ && !going_away_ && !closing_ &&
          !(s.cancel && s.cancel->cancel_requested()) && !reactor::current()->stopping()) {
     sleep_until nap(steady_clock::now() + std::chrono::hours(24), &s.wake);
-    co_await nap;
+    (void)co_await nap;
     s.wake.reset();
   }
   if (s.queued_for_slot) {  // woken for another reason: leave the queue
@@ -393,8 +400,7 @@ void h2_session::update_stream_limit() {
 }
 
 std::vector<nghttp2_nv> h2_session::request_headers(const request& req,
-                                                    std::vector<std::string>& storage) const {
-  storage.reserve(2 * req.headers.size() + 8);
+                                                    std::deque<std::string>& storage) const {
   std::vector<nghttp2_nv> nv;
   nv.reserve(req.headers.size() + 6);
   auto add = [&](std::string name, std::string value) {
@@ -436,17 +442,17 @@ task<result<response>> h2_session::send(const request& req, std::span<std::byte>
                             .message = "send() on a closed HTTP/2 session"},
                            s);
   }
-  if (failure_) {
-    error e = *failure_;
-    e.message = "HTTP/2 connection is not usable: " + e.message;
-    co_return stream_error(std::move(e), s);
-  }
   if (going_away_) {
     co_return stream_error({.kind = error_kind::transport,
                             .message = "HTTP/2 connection is going away (GOAWAY from " +
                                        transport_->peer() + ")",
                             .retryable = true},
                            s);
+  }
+  if (failure_) {
+    error e = *failure_;
+    e.message = "HTTP/2 connection is not usable: " + e.message;
+    co_return stream_error(std::move(e), s);
   }
   link(s);
   struct unlink_on_exit {
@@ -459,7 +465,8 @@ task<result<response>> h2_session::send(const request& req, std::span<std::byte>
     }
   } guard{*this, s};
 
-  if (!co_await acquire_slot(s)) {
+  const bool slot = co_await acquire_slot(s);
+  if (!slot || failure_ || going_away_ || closing_) {
     if (cancel && cancel->cancel_requested()) {
       co_return stream_error({.kind = error_kind::cancelled,
                               .message = "cancelled while waiting for an HTTP/2 stream"},
@@ -473,7 +480,7 @@ task<result<response>> h2_session::send(const request& req, std::span<std::byte>
                            s);
   }
 
-  std::vector<std::string> storage;
+  std::deque<std::string> storage;  // stable addresses for the name/value pointers
   const std::vector<nghttp2_nv> nv = request_headers(req, storage);
   const std::int32_t id = nghttp2_submit_request(session_, nullptr, nv.data(), nv.size(), nullptr, &s);
   if (id < 0) {
@@ -512,7 +519,7 @@ task<result<response>> h2_session::send(const request& req, std::span<std::byte>
       break;
     }
     sleep_until nap(deadline, &s.wake);
-    co_await nap;
+    (void)co_await nap;
     s.wake.reset();
   }
   if (s.failure) co_return std::move(*s.failure);

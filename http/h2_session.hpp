@@ -24,6 +24,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <span>
@@ -129,7 +130,7 @@ class h2_session {
   void link(detail::h2_stream& s);
   void unlink(detail::h2_stream& s);
   error stream_error(error e, const detail::h2_stream& s) const;
-  std::vector<nghttp2_nv> request_headers(const request& req, std::vector<std::string>& storage) const;
+  std::vector<nghttp2_nv> request_headers(const request& req, std::deque<std::string>& storage) const;
 
   // nghttp2 callbacks (user_data is the session).
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame*, void*);
@@ -174,6 +175,7 @@ class h2_session {
   bool closed_ = false;
   bool stop_writer_ = false;
   bool write_broken_ = false;
+  bool writing_ = false;
 };
 
 }  // namespace ringfetch::http

@@ -27,7 +27,10 @@ namespace ringfetch::test {
 
 struct nginx_options {
   bool tls = false;
-  bool http2 = false;  // needs tls
+  bool http2 = false;  // with tls: ALPN offers "h2" too
+  // Without tls: serve HTTP/2 with prior knowledge (h2c) instead of HTTP/1.1 on the port.
+  bool h2c = false;
+  unsigned h2_max_concurrent_streams = 128;
 };
 
 class nginx_fixture {
@@ -54,7 +57,8 @@ class nginx_fixture {
                   "/key.pem;\n    ssl_protocols TLSv1.2 TLSv1.3;\n";
     }
     const std::string listen_flags =
-        std::string(options_.tls ? " ssl" : "") + (options_.tls && options_.http2 ? " http2" : "");
+        std::string(options_.tls ? " ssl" : "") +
+        ((options_.tls && options_.http2) || (!options_.tls && options_.h2c) ? " http2" : "");
     std::ofstream conf(dir_ + "/nginx.conf");
     conf << "worker_processes 1;\n"
          << "error_log " << dir_ << "/error.log;\n"
@@ -72,6 +76,11 @@ class nginx_fixture {
          << "  server {\n"
          << "    listen 127.0.0.1:" << port_ << listen_flags << ";\n"
          << tls_lines
+         << ((options.h2c || options.http2)
+                 ? "    http2_max_concurrent_streams " +
+                       std::to_string(options.h2_max_concurrent_streams) +
+                       ";\n    http2_chunk_size 256k;\n"
+                 : std::string())
          << "    root " << dir_ << "/www;\n"
          // sub_filter makes the length unknown: nginx then answers with a chunked body.
          << "    location /chunked/ { alias " << dir_ << "/www/; sub_filter_once off;"
@@ -109,6 +118,8 @@ class nginx_fixture {
   }
   // The PEM of the self-signed certificate served with nginx_options::tls (a CA for clients).
   const std::string& certificate_pem() const { return certificate_pem_; }
+  // The served directory (files may be symlinks, e.g. into /dev/shm).
+  std::string docroot() const { return dir_ + "/www"; }
 
   // Writes www/<name> with patterned bytes starting at pattern offset `seed`.
   void write_file(const std::string& name, std::size_t size, std::uint64_t seed) {
