@@ -3,18 +3,22 @@
 // aria2c and iperf3 against the same nginx.
 //
 //   http_fetch URL [--proto auto|http1|h2] [--connections N] [--part-mib M] [--ca FILE]
-//                  [--sink buffer|reuse] [--size BYTES]
+//                  [--sink buffer|reuse] [--size BYTES] [--rcvbuf-kib K]
 //
 // The object is fetched as consecutive ranges of --part-mib MiB, --connections of them in flight
 // (HTTP/1.1: that many connections; HTTP/2: that many streams on one session). --sink buffer
 // lands the whole object in one buffer (cold memory, what a reader of a whole object pays);
 // --sink reuse lands each part in one of --connections part buffers reused over and over (warm
 // memory, what `curl -o /dev/null` pays). --size skips the HEAD-like first request.
+#include <netdb.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +39,8 @@ struct settings {
   std::string ca_file;
   bool reuse = false;
   std::uint64_t size = 0;
+  std::optional<int> receive_buffer;  // SO_RCVBUF bytes; 0: the kernel's autotuning
+  bool baseline = false;              // a minimal blocking client instead of ringfetch
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -75,6 +81,11 @@ settings parse(int argc, char** argv) {
       std::string k = value();
       if (k != "buffer" && k != "reuse") usage("--sink expects buffer or reuse, got '" + k + "'");
       s.reuse = k == "reuse";
+    } else if (a == "--rcvbuf-kib") {
+      std::string v = value();
+      s.receive_buffer = std::stoi(v) * 1024;
+    } else if (a == "--baseline") {
+      s.baseline = true;
     } else if (a == "--size") {
       s.size = number();
     } else if (!a.empty() && a[0] == '-') {
@@ -132,6 +143,57 @@ task<result<std::uint64_t>> worker(client& c, const url& u, std::uint64_t size, 
   co_return fetched;
 }
 
+// The ceiling for landing bytes in memory: one blocking socket, plain HTTP/1.1 range requests,
+// recv() straight into the same destinations ringfetch uses, no parsing beyond finding the end of
+// the head. Compared with it, ringfetch's own cost shows; compared with curl -o /dev/null (which
+// keeps nothing), the cost of storing the bytes shows too.
+int run_baseline(const settings& s, const url& u) {
+  if (u.tls() || s.size == 0 || s.connections != 1) usage("--baseline needs an http:// URL, --size and one connection");
+  addrinfo hints{}, *res = nullptr;
+  hints.ai_socktype = SOCK_STREAM;
+  if (::getaddrinfo(u.host.c_str(), std::to_string(u.port).c_str(), &hints, &res) != 0) usage("cannot resolve " + u.host);
+  int fd = ::socket(res->ai_family, SOCK_STREAM, 0);
+  if (::connect(fd, res->ai_addr, res->ai_addrlen) != 0) usage("cannot connect to " + u.authority());
+  ::freeaddrinfo(res);
+  std::vector<std::byte> whole, part;
+  if (s.reuse) part.resize(s.part_bytes);
+  else whole.resize(s.size);
+  const double cpu0 = cpu_seconds();
+  const auto t0 = std::chrono::steady_clock::now();
+  char head[8192];
+  for (std::uint64_t first = 0; first < s.size; first += s.part_bytes) {
+    const std::uint64_t n = std::min<std::uint64_t>(s.part_bytes, s.size - first);
+    std::string req = "GET " + u.target + " HTTP/1.1\r\nHost: " + u.authority() +
+                      "\r\nRange: bytes=" + std::to_string(first) + "-" + std::to_string(first + n - 1) + "\r\n\r\n";
+    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) usage("send failed");
+    std::byte* dest = s.reuse ? part.data() : whole.data() + first;
+    // Read until the blank line ends the head; whatever followed it is body.
+    std::size_t have = 0, body = 0;
+    for (;;) {
+      ssize_t r = ::recv(fd, head + have, sizeof head - have, 0);
+      if (r <= 0) usage("connection closed in the head");
+      have += static_cast<std::size_t>(r);
+      std::string_view h(head, have);
+      if (auto end = h.find("\r\n\r\n"); end != std::string_view::npos) {
+        body = have - (end + 4);
+        std::memcpy(dest, head + end + 4, body);
+        break;
+      }
+    }
+    while (body < n) {
+      ssize_t r = ::recv(fd, dest + body, n - body, 0);
+      if (r <= 0) usage("connection closed mid-body");
+      body += static_cast<std::size_t>(r);
+    }
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double gb = static_cast<double>(s.size) / 1e9;
+  std::printf("{\"bytes\": %llu, \"seconds\": %.4f, \"gbps\": %.3f, \"cpu_s_per_gb\": %.3f, \"baseline\": true}\n",
+              static_cast<unsigned long long>(s.size), seconds, gb / seconds, (cpu_seconds() - cpu0) / gb);
+  ::close(fd);
+  return 0;
+}
+
 task<int> run(const settings& s) {
   auto parsed = url::parse(s.url);
   if (!parsed) {
@@ -139,10 +201,12 @@ task<int> run(const settings& s) {
     co_return 2;
   }
   const url u = *parsed;
+  if (s.baseline) co_return run_baseline(s, u);
   client_options o;
   o.proto = s.proto;
   o.max_connections = s.connections;
   o.tls.ca_file = s.ca_file;
+  if (s.receive_buffer) o.tcp.receive_buffer = *s.receive_buffer;
   client c(o);
   std::uint64_t size = s.size;
   if (size == 0) {
