@@ -8,6 +8,7 @@
 #include "http/tls_stream.hpp"
 #include "runtime/log.hpp"
 #include "runtime/reactor.hpp"
+#include "runtime/scheduling.hpp"
 
 namespace ringfetch::http {
 namespace {
@@ -64,7 +65,10 @@ std::size_t client::open_connections(const url& u) const {
 
 task<result<client::connected>> client::connect(origin& o, op_options io) {
   auto tcp = co_await tcp_stream::connect(names_, o.host, o.port, options_.tcp);
-  if (!tcp) co_return tcp.error();
+  if (!tcp) {
+    ++stats_.connect_failures;
+    co_return tcp.error();
+  }
   ++stats_.connections_opened;
   if (!o.tls) {
     co_return connected{.stream = std::move(*tcp), .h2 = o.learned == protocol::h2};
@@ -73,7 +77,10 @@ task<result<client::connected>> client::connect(origin& o, op_options io) {
   op_options handshake = io;
   if (!handshake.deadline) handshake.deadline = steady_clock::now() + options_.tls.handshake_timeout;
   auto tls = co_await tls_stream::connect(std::move(*tcp), *tls_, o.host, handshake);
-  if (!tls) co_return tls.error();
+  if (!tls) {
+    ++stats_.connect_failures;
+    co_return tls.error();
+  }
   const std::string alpn = (*tls)->alpn();
   if (options_.proto == protocol::h2 && alpn != "h2") {
     co_await (*tls)->close();
@@ -84,22 +91,53 @@ task<result<client::connected>> client::connect(origin& o, op_options io) {
   co_return connected{.stream = std::move(*tls), .h2 = alpn == "h2"};
 }
 
-task<void> client::wait_for_probe(origin& o) {
-  struct awaiter {
-    origin& o;
-    bool await_ready() const noexcept { return !o.probing; }
-    void await_suspend(std::coroutine_handle<> h) { o.probe_waiters.push_back(h); }
-    void await_resume() const noexcept {}
-  };
-  while (o.probing) co_await awaiter{o};
+// Suspends until the origin's `changed` list is woken (a probe or a session opening ended).
+struct client::wait_changed_awaiter : ringfetch::detail::waiter_node {
+  origin& o;
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) noexcept {
+    handle = h;
+    o.changed.push(this);
+  }
+  void await_resume() const noexcept {}
+};
+
+// Ends the probe it holds however the probing coroutine ends, even if its frame is destroyed
+// mid-connect: waiters must never wait for a probe nobody runs.
+struct client::probe_guard {
+  origin* o = nullptr;
+  void start(origin& target) {
+    o = &target;
+    o->probing = true;
+  }
+  void finish(std::optional<error> failure) {
+    if (o) end_probe(*o, std::move(failure));
+    o = nullptr;
+  }
+  ~probe_guard() {
+    finish(error{.kind = error_kind::cancelled,
+                 .message = "the first connection to the server was abandoned"});
+  }
+};
+
+task<result<void>> client::wait_for_probe(origin& o) {
+  while (o.probing) {
+    const std::uint64_t round = o.probe_round;
+    wait_changed_awaiter changed{{}, o};  // named: see the GCC 12 note in client.hpp
+    co_await changed;
+    if (o.probe_round != round && o.probe_failure) co_return *o.probe_failure;
+  }
+  co_return result<void>{};
 }
 
-void client::end_probe(origin& o) {
+void client::end_probe(origin& o, std::optional<error> failure) {
   o.probing = false;
-  for (auto h : std::exchange(o.probe_waiters, {})) reactor::current()->schedule(h);
+  ++o.probe_round;
+  o.probe_failure = std::move(failure);
+  o.changed.wake_all();
 }
 
-void client::drop_expired(origin& o) {
+void client::drop_stale_idle(origin& o) {
   const auto now = std::chrono::steady_clock::now();
   std::erase_if(o.idle, [&](idle_h1& c) {
     const bool drop = now - c.since > options_.idle_timeout || !idle_connection_alive(c.connection->stream());
@@ -107,6 +145,33 @@ void client::drop_expired(origin& o) {
     return drop;  // the socket closes with the connection object
   });
 }
+
+task<void> client::retire_sessions(origin& o) {
+  const auto now = std::chrono::steady_clock::now();
+  for (;;) {
+    // Moved out of the pool before the await, so exactly one caller closes each.
+    auto it = std::find_if(o.sessions.begin(), o.sessions.end(), [&](const auto& p) {
+      return !p->closing && p->active == 0 &&
+             (!p->session->reusable() || now - p->last_used > options_.idle_timeout);
+    });
+    if (it == o.sessions.end()) co_return;
+    std::unique_ptr<pooled_session> done = std::move(*it);
+    o.sessions.erase(it);
+    co_await done->session->close();
+  }
+}
+
+namespace {
+
+bool idempotent(const std::string& method) { return method == "GET" || method == "HEAD"; }
+
+error cancelled_before_start(const std::string& authority, const request& req) {
+  return error{.kind = error_kind::cancelled,
+               .message = "request cancelled before it was sent",
+               .url = authority + req.target};
+}
+
+}  // namespace
 
 task<result<response>> client::get(const url& u, std::span<const header_field> headers,
                                    std::optional<byte_range> range, std::span<std::byte> dest,
@@ -124,67 +189,89 @@ task<result<response>> client::send(const url& u, const request& original,
   request req = original;
   req.target = u.target;
   origin& o = origin_of(u);
+  // A request the server did not act on may go again, a few times (a server rotating its
+  // connections with GOAWAY can leave the same request unprocessed more than once); a request
+  // that may have been acted on (a stale HTTP/1.1 connection), only once.
+  constexpr int max_unprocessed_replays = 8;
+  int unprocessed_replays = 0;
   bool replayed = false;
   for (;;) {
     // Until the first connection to an origin says which protocol it speaks (ALPN), the other
     // requests wait for it rather than opening a connection each.
-    co_await wait_for_probe(o);
+    if (auto probed = co_await wait_for_probe(o); !probed) co_return probed.error();
+    if (cancel && cancel->requested()) co_return cancelled_before_start(o.authority, req);
     outcome next = outcome::final;
     // Not a conditional expression: GCC 12 destroys the result of a co_await inside one twice.
     result<response> r = error{};
     if (o.learned == protocol::h2) r = co_await send_h2(o, req, dest, cancel, next);
-    else r = co_await send_h1(o, req, dest, cancel, next);
+    else r = co_await send_h1(o, req, dest, cancel, replayed, next);
     if (next == outcome::switch_to_h2) continue;
-    if (next == outcome::final || replayed) co_return r;
-    replayed = true;
+    if (next == outcome::final) co_return r;
+    if (next == outcome::replay_unprocessed) {
+      if (++unprocessed_replays > max_unprocessed_replays) co_return r;
+    } else {
+      if (replayed) co_return r;
+      replayed = true;
+    }
     ++stats_.stale_retries;
-    log::debug("http: replaying " + o.authority + req.target + " on a fresh connection: " +
+    log::debug("http: sending " + o.authority + req.target + " again on a fresh connection: " +
                r.error().describe());
   }
 }
 
 task<result<response>> client::send_h1(origin& o, const request& req, std::span<std::byte> dest,
-                                       request_cancel* cancel, outcome& next) {
+                                       request_cancel* cancel, bool fresh, outcome& next) {
   co_await o.h1_slots.acquire();
   slot_guard slot{&o.h1_slots};
-  drop_expired(o);
+  if (cancel && cancel->requested()) co_return cancelled_before_start(o.authority, req);
+  drop_stale_idle(o);
+  if (fresh && !o.idle.empty()) {
+    // A replay must not land on another connection as stale as the one that failed.
+    o.idle.erase(o.idle.begin());
+    --o.h1_open;
+  }
   std::unique_ptr<h1_connection> c;
   bool reused = false;
-  if (!o.idle.empty()) {
+  if (!fresh && !o.idle.empty()) {
     c = std::move(o.idle.back().connection);  // the most recently used: the least likely stale
     o.idle.pop_back();
     reused = true;
     ++stats_.connections_reused;
   } else {
-    const bool probe = !o.learned;
-    if (probe) o.probing = true;
+    probe_guard probe;
+    if (!o.learned) probe.start(o);
     ++o.h1_open;
     const op_options io{.cancel = cancel ? &cancel->io_ : nullptr};
     auto made = co_await connect(o, io);
     --o.h1_open;
     if (!made) {
-      if (probe) end_probe(o);
+      probe.finish(made.error());
       co_return made.error();
     }
     if (made->h2) {
       // ALPN chose HTTP/2: this connection becomes the origin's first session.
       o.learned = protocol::h2;
       auto started = co_await h2_session::start(std::move(made->stream), o.authority, options_.h2);
-      if (probe) end_probe(o);
-      if (!started) co_return started.error();
+      if (!started) {
+        probe.finish(started.error());
+        co_return started.error();
+      }
       ++stats_.h2_sessions_opened;
-      o.sessions.push_back(std::move(*started));
+      auto pooled = std::make_unique<pooled_session>();
+      pooled->session = std::move(*started);
+      o.sessions.push_back(std::move(pooled));
+      probe.finish(std::nullopt);
       next = outcome::switch_to_h2;
       co_return error{.kind = error_kind::internal, .message = "switched to HTTP/2"};
     }
+    if (!o.learned) o.learned = protocol::http1;
+    probe.finish(std::nullopt);
     ++o.h1_open;
-    if (probe) {
-      o.learned = protocol::http1;
-      end_probe(o);
-    }
     c = std::make_unique<h1_connection>(std::move(made->stream), o.authority, options_.h1);
   }
+  ++o.h1_busy;
   auto r = co_await c->send(req, dest, cancel ? &cancel->io_ : nullptr);
+  --o.h1_busy;
   const bool started = c->response_started();
   if (c->reusable() && !(cancel && cancel->requested())) {
     o.idle.push_back({std::move(c), std::chrono::steady_clock::now()});
@@ -193,34 +280,33 @@ task<result<response>> client::send_h1(origin& o, const request& req, std::span<
     co_await c->close();
   }
   // A kept-alive connection the server closed just as we sent it a request: nothing was
-  // answered, so the request can go again on a fresh connection.
-  if (!r && reused && !started && r.error().kind != error_kind::cancelled &&
-      r.error().kind != error_kind::timeout) {
+  // answered, and a GET or HEAD can safely go again.
+  if (!r && reused && !started && idempotent(req.method) &&
+      (r.error().kind == error_kind::transport || r.error().kind == error_kind::protocol)) {
     next = outcome::replay;
   }
   co_return r;
 }
 
-task<result<h2_session*>> client::session_for(origin& o, request_cancel* cancel) {
+task<result<client::pooled_session*>> client::session_for(origin& o, request_cancel* cancel) {
+  const std::size_t limit = std::max<std::size_t>(1, options_.max_h2_sessions);
   for (;;) {
-    // Sessions that can take no new stream (GOAWAY, failed) leave the pool; closing one waits
-    // for its running sends, so it is moved out first and closed by exactly one caller.
-    for (std::size_t i = 0; i < o.sessions.size();) {
-      if (o.sessions[i]->reusable()) {
-        ++i;
-        continue;
-      }
-      std::unique_ptr<h2_session> dead = std::move(o.sessions[i]);
-      o.sessions.erase(o.sessions.begin() + static_cast<std::ptrdiff_t>(i));
-      co_await dead->close();
+    co_await retire_sessions(o);
+    if (cancel && cancel->requested()) {
+      co_return error{.kind = error_kind::cancelled, .message = "request cancelled before it was sent"};
     }
-    h2_session* best = nullptr;
-    for (auto& s : o.sessions)
-      if (!best || s->available_streams() > best->available_streams()) best = s.get();
-    if (best && best->available_streams() > 0) co_return best;
-    if (o.sessions.size() + o.h2_opening < std::max<std::size_t>(1, options_.max_h2_sessions)) {
-      const bool first = o.sessions.empty() && o.h2_opening == 0;
-      if (first) o.probing = true;
+    // Only sessions that take new streams count: a draining one finishes its streams elsewhere.
+    pooled_session* best = nullptr;
+    std::size_t usable = 0;
+    for (auto& p : o.sessions) {
+      if (p->closing || !p->session->reusable()) continue;
+      ++usable;
+      if (!best || p->session->available_streams() > best->session->available_streams()) best = p.get();
+    }
+    if (best && best->session->available_streams() > 0) co_return best;
+    if (usable + o.h2_opening < limit) {
+      probe_guard probe;
+      if (usable == 0 && o.h2_opening == 0) probe.start(o);
       ++o.h2_opening;
       const op_options io{.cancel = cancel ? &cancel->io_ : nullptr};
       auto made = co_await connect(o, io);
@@ -228,46 +314,75 @@ task<result<h2_session*>> client::session_for(origin& o, request_cancel* cancel)
       if (!made) started = made.error();
       else started = co_await h2_session::start(std::move(made->stream), o.authority, options_.h2);
       --o.h2_opening;
-      if (first) end_probe(o);
-      if (!started) co_return started.error();
+      o.changed.wake_all();
+      if (!started) {
+        probe.finish(started.error());
+        co_return started.error();
+      }
       ++stats_.h2_sessions_opened;
-      o.sessions.push_back(std::move(*started));
-      co_return o.sessions.back().get();
+      auto pooled = std::make_unique<pooled_session>();
+      pooled->session = std::move(*started);
+      pooled_session* raw = pooled.get();
+      o.sessions.push_back(std::move(pooled));
+      probe.finish(std::nullopt);
+      co_return raw;
     }
-    // Every session is saturated and no more may be opened: the busiest still queues the
-    // stream until one of its own ends.
+    // Every usable session is saturated and no more may be opened: the one with the most room
+    // queues the stream until one of its own ends.
     if (best) co_return best;
-    co_await wait_for_probe(o);  // the only session is still being opened
+    // The only sessions there will be are still being opened: wait for one.
+    if (o.probing) {
+      if (auto probed = co_await wait_for_probe(o); !probed) co_return probed.error();
+    } else {
+      wait_changed_awaiter changed{{}, o};
+      co_await changed;
+    }
   }
 }
 
 task<result<response>> client::send_h2(origin& o, const request& req, std::span<std::byte> dest,
                                        request_cancel* cancel, outcome& next) {
-  auto s = co_await session_for(o, cancel);
-  if (!s) co_return s.error();
-  // The session may be closed and freed by another request once this send returns: it is not
-  // touched afterwards.
-  auto r = co_await (*s)->send(req, dest, cancel ? &cancel->streams_ : nullptr);
-  // A stream the server refused or never processed (GOAWAY, REFUSED_STREAM, a connection lost
-  // before any response byte) can go again on another session.
-  if (!r && r.error().retryable && (r.error().offset == 0 || r.error().offset == error::no_offset) &&
-      !(cancel && cancel->requested())) {
-    next = outcome::replay;
+  auto picked = co_await session_for(o, cancel);
+  if (!picked) co_return picked.error();
+  pooled_session& p = **picked;
+  // `active` keeps the pooled session (and its h2_session) alive across the send.
+  ++p.active;
+  auto r = co_await p.session->send(req, dest, cancel ? &cancel->streams_ : nullptr);
+  --p.active;
+  p.last_used = std::chrono::steady_clock::now();
+  if (!r && r.error().not_processed && !(cancel && cancel->requested())) {
+    next = outcome::replay_unprocessed;
   }
+  co_await retire_sessions(o);
   co_return r;
 }
 
 task<void> client::close() {
-  for (auto& [key, o] : origins_) {
-    std::vector<idle_h1> idle = std::move(o->idle);
-    o->idle.clear();
-    for (auto& c : idle) {
-      --o->h1_open;
-      co_await c.connection->close();
+  for (;;) {
+    bool busy = false;
+    for (auto& [key, o] : origins_) {
+      std::vector<idle_h1> idle = std::move(o->idle);
+      o->idle.clear();
+      for (auto& c : idle) {
+        --o->h1_open;
+        co_await c.connection->close();
+      }
+      // One at a time by pointer: sends finishing meanwhile may retire (erase) other sessions.
+      for (;;) {
+        auto it = std::find_if(o->sessions.begin(), o->sessions.end(),
+                               [](const auto& p) { return !p->closing; });
+        if (it == o->sessions.end()) break;
+        pooled_session* p = it->get();
+        p->closing = true;
+        co_await p->session->close();
+      }
+      std::erase_if(o->sessions, [](const auto& p) { return p->closing && p->active == 0; });
+      if (o->h1_busy > 0 || o->h2_opening > 0 || o->probing || !o->sessions.empty() || !o->idle.empty()) {
+        busy = true;
+      }
     }
-    std::vector<std::unique_ptr<h2_session>> sessions = std::move(o->sessions);
-    o->sessions.clear();
-    for (auto& s : sessions) co_await s->close();
+    if (!busy) co_return;
+    co_await yield();  // requests still running end on their own (they all have deadlines)
   }
 }
 

@@ -9,15 +9,20 @@
 // knowledge). HTTP/1.1: at most max_connections per origin carry one request each; further
 // requests wait for a connection to come back. HTTP/2: requests share a session (the session
 // itself queues what exceeds the server's MAX_CONCURRENT_STREAMS); a new session is opened only
-// while every open one is saturated, up to max_h2_sessions. Idle connections expire after
-// idle_timeout and are checked before reuse (a peer that closed an idle connection is noticed
-// without sending a request into it). A request that fails on a reused connection before any
-// response byte arrived, or that an HTTP/2 GOAWAY left unprocessed, is retried once on a fresh
-// connection: the server never saw it.
+// while every open one is saturated, up to max_h2_sessions. A session that received GOAWAY
+// drains: its running streams finish, new ones go to another session. The first connection to
+// an origin decides its protocol; requests that arrive meanwhile wait for it and share its
+// failure instead of each trying in turn.
+// Idle connections older than idle_timeout are closed when their origin is next used, and an
+// idle HTTP/1.1 connection is checked before reuse (a peer that closed it is noticed without
+// sending a request into it). A request is sent again only when the server cannot have acted on
+// it: an HTTP/2 stream refused, never sent, or left unprocessed by GOAWAY (any method, up to 8
+// times), or a GET/HEAD whose reused HTTP/1.1 connection failed before any response byte (once,
+// on a fresh connection).
 //
 // Threading: reactor-local. Create, use and close() a client on one reactor's thread; every
-// connection it owns lives there. close() must be awaited before the client is destroyed when
-// connections may be open (the destructor only closes sockets, without goodbyes).
+// connection it owns lives there. Await close() before destroying a client that may hold HTTP/2
+// sessions while its reactor still runs: an h2_session destroyed unclosed ends the process.
 #pragma once
 
 #include <chrono>
@@ -41,6 +46,7 @@
 #include "runtime/io_op.hpp"
 #include "runtime/semaphore.hpp"
 #include "runtime/task.hpp"
+#include "runtime/waiter_list.hpp"
 
 namespace ringfetch::http {
 
@@ -84,6 +90,7 @@ struct client_stats {
   std::uint64_t connections_reused = 0;  // HTTP/1.1 requests on a pooled connection
   std::uint64_t stale_retries = 0;       // requests replayed on a fresh connection
   std::uint64_t h2_sessions_opened = 0;
+  std::uint64_t connect_failures = 0;    // TCP or TLS set-up that failed
 };
 
 class client {
@@ -106,8 +113,9 @@ class client {
   task<result<response>> send(const url& u, const request& req, std::span<std::byte> dest,
                               request_cancel* cancel = nullptr);
 
-  // Closes every pooled connection (HTTP/2: GOAWAY) and waits until they are gone. Requests
-  // still running fail. Idempotent; the client is usable again afterwards.
+  // Closes every pooled connection (HTTP/2: GOAWAY, which fails the streams still open) and
+  // returns once none is left: HTTP/1.1 requests still running finish first (they have their
+  // timeouts), then their connections close. Idempotent; the client is usable again afterwards.
   task<void> close();
 
   const client_stats& stats() const noexcept { return stats_; }
@@ -120,6 +128,12 @@ class client {
     std::unique_ptr<h1_connection> connection;
     std::chrono::steady_clock::time_point since;
   };
+  struct pooled_session {
+    std::unique_ptr<h2_session> session;
+    std::size_t active = 0;  // sends of ours running on it: it is not freed before they end
+    bool closing = false;    // close() owns it
+    std::chrono::steady_clock::time_point last_used = std::chrono::steady_clock::now();
+  };
   struct origin {
     explicit origin(std::size_t max) : h1_slots(max) {}
     std::string scheme, host, authority;
@@ -127,13 +141,18 @@ class client {
     bool tls = false;
     std::optional<protocol> learned;  // what the server speaks, once a connection told us
     semaphore h1_slots;               // requests in flight on HTTP/1.1 connections
-    std::size_t h1_open = 0;
+    std::size_t h1_open = 0;          // HTTP/1.1 connections: connecting, busy or idle
+    std::size_t h1_busy = 0;          // ... carrying a request now
     std::vector<idle_h1> idle;
-    std::vector<std::unique_ptr<h2_session>> sessions;
+    std::vector<std::unique_ptr<pooled_session>> sessions;
     std::size_t h2_opening = 0;
     bool probing = false;             // the first connection is being made
-    std::vector<std::coroutine_handle<>> probe_waiters;
+    std::uint64_t probe_round = 0;    // probes finished so far
+    std::optional<error> probe_failure;  // how the last probe failed, if it did
+    ringfetch::detail::waiter_list changed;      // woken when a probe ends or a session opening ends
   };
+  struct probe_guard;
+  struct wait_changed_awaiter;
   struct connected {
     std::unique_ptr<transport> stream;
     bool h2 = false;
@@ -142,15 +161,18 @@ class client {
   origin& origin_of(const url& u);
   task<result<connected>> connect(origin& o, op_options io);
   // What send() does after one attempt.
-  enum class outcome { final, replay, switch_to_h2 };
+  enum class outcome { final, replay, replay_unprocessed, switch_to_h2 };
   task<result<response>> send_h1(origin& o, const request& req, std::span<std::byte> dest,
-                                 request_cancel* cancel, outcome& next);
+                                 request_cancel* cancel, bool fresh, outcome& next);
   task<result<response>> send_h2(origin& o, const request& req, std::span<std::byte> dest,
                                  request_cancel* cancel, outcome& next);
-  task<result<h2_session*>> session_for(origin& o, request_cancel* cancel);
-  task<void> wait_for_probe(origin& o);
-  void end_probe(origin& o);
-  void drop_expired(origin& o);
+  task<result<pooled_session*>> session_for(origin& o, request_cancel* cancel);
+  // Waits while the origin's first connection is being made; its failure, if it failed.
+  task<result<void>> wait_for_probe(origin& o);
+  static void end_probe(origin& o, std::optional<error> failure);
+  void drop_stale_idle(origin& o);
+  // Closes sessions that can take no new stream (or idled too long) once no send runs on them.
+  task<void> retire_sessions(origin& o);
 
   client_options options_;
   resolver names_;

@@ -286,6 +286,8 @@ void h2_session::fail_session(error e) {
     if (s->finished) continue;
     error mine = e;
     if (s->id > 0) mine.message += " (stream " + std::to_string(s->id) + ", " + progress(*s) + ")";
+    // Never sent, or above the last stream a GOAWAY promised to process: safe to send again.
+    if (s->id <= 0 || (going_away_ && s->id > goaway_last_stream_)) mine.not_processed = true;
     abandon_stream(*s, NGHTTP2_NO_ERROR);
     finish_stream(*s, stream_error(std::move(mine), *s));
   }
@@ -439,14 +441,16 @@ task<result<response>> h2_session::send(const request& req, std::span<std::byte>
   s.cancel = cancel;
   if (closing_) {
     co_return stream_error({.kind = error_kind::invalid_argument,
-                            .message = "send() on a closed HTTP/2 session"},
+                            .message = "send() on a closed HTTP/2 session",
+                            .not_processed = true},
                            s);
   }
   if (going_away_) {
     co_return stream_error({.kind = error_kind::transport,
                             .message = "HTTP/2 connection is going away (GOAWAY from " +
                                        transport_->peer() + ")",
-                            .retryable = true},
+                            .retryable = true,
+                            .not_processed = true},
                            s);
   }
   if (failure_) {
@@ -472,11 +476,17 @@ task<result<response>> h2_session::send(const request& req, std::span<std::byte>
                               .message = "cancelled while waiting for an HTTP/2 stream"},
                              s);
     }
-    if (failure_) co_return stream_error(*failure_, s);
+    // The stream never left us: the server cannot have acted on it.
+    if (failure_) {
+      error e = *failure_;
+      e.not_processed = true;
+      co_return stream_error(std::move(e), s);
+    }
     co_return stream_error({.kind = going_away_ ? error_kind::transport : error_kind::cancelled,
                             .message = going_away_ ? "HTTP/2 connection is going away"
                                                    : "the HTTP/2 session was closed",
-                            .retryable = going_away_},
+                            .retryable = going_away_,
+                            .not_processed = going_away_},
                            s);
   }
 
@@ -593,7 +603,8 @@ int h2_session::on_frame_recv(nghttp2_session* session, const nghttp2_frame* fra
                                                          std::string(code) + "): stream " +
                                                          std::to_string(s->id) +
                                                          " was not processed",
-                                              .retryable = true},
+                                              .retryable = true,
+                            .not_processed = true},
                                              *s));
       }
       me.wake_all_slot_waiters();
@@ -665,7 +676,8 @@ int h2_session::on_stream_close(nghttp2_session* session, std::int32_t stream_id
     me.finish_stream(*s, me.stream_error({.kind = error_kind::transport,
                                           .message = "the server refused HTTP/2 stream " +
                                                      std::to_string(stream_id) + " (REFUSED_STREAM)",
-                                          .retryable = true},
+                                          .retryable = true,
+                            .not_processed = true},
                                          *s));
   } else if (error_code != NGHTTP2_NO_ERROR) {
     me.finish_stream(*s, me.stream_error({.kind = error_kind::protocol,
@@ -715,7 +727,8 @@ int h2_session::on_frame_not_send(nghttp2_session* session, const nghttp2_frame*
   me.finish_stream(*s, me.stream_error({.kind = error_kind::transport,
                                         .message = std::string("HTTP/2 request not sent: ") +
                                                    nghttp2_strerror(lib_error),
-                                        .retryable = true},
+                                        .retryable = true,
+                            .not_processed = true},
                                        *s));
   return 0;
 }

@@ -43,6 +43,9 @@ struct error {
   int http_status = 0;          // non-zero for http_status errors
   std::string url{};            // without credentials
   std::uint64_t offset = no_offset;
+  // The server certainly did not act on the request (HTTP/2 GOAWAY above it, REFUSED_STREAM, never
+  // sent): it may be sent again, whatever its method.
+  bool not_processed = false;
 
   // "timeout: recv: Connection timed out (url https://h/o, offset 1048576)"
   std::string describe() const;

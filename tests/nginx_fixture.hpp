@@ -31,6 +31,8 @@ struct nginx_options {
   // Without tls: serve HTTP/2 with prior knowledge (h2c) instead of HTTP/1.1 on the port.
   bool h2c = false;
   unsigned h2_max_concurrent_streams = 128;
+  // Requests per connection before nginx closes it (HTTP/2: with GOAWAY).
+  unsigned keepalive_requests = 100000;
 };
 
 class nginx_fixture {
@@ -72,7 +74,7 @@ class nginx_fixture {
          << "  uwsgi_temp_path " << dir_ << "/tmp-uwsgi;\n"
          << "  scgi_temp_path " << dir_ << "/tmp-scgi;\n"
          << "  sendfile on;\n"
-         << "  keepalive_requests 100000;\n"
+         << "  keepalive_requests " << options.keepalive_requests << ";\n"
          << "  server {\n"
          << "    listen 127.0.0.1:" << port_ << listen_flags << ";\n"
          << tls_lines

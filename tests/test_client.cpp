@@ -178,6 +178,66 @@ TEST_SUITE("client") {
     }
   }
 
+  TEST_CASE("HTTP/2 GOAWAY mid-transfer: running streams finish, the rest move to a new session") {
+    // nginx ends an HTTP/2 connection with GOAWAY after keepalive_requests streams.
+    test::nginx_fixture nginx({.h2c = true, .h2_max_concurrent_streams = 16, .keepalive_requests = 40});
+    const std::size_t size = 12 * MiB + 3;
+    nginx.write_file("o.bin", size, 21);
+    reactor_fixture f;
+    client_options o;
+    o.proto = protocol::h2;
+    client c(o);
+    const url u = must_parse(nginx.base_url() + "/o.bin");
+    f.run([&]() -> task<void> {
+      co_await read_in_parts(c, u, size, 95, 21);
+      CHECK(c.stats().h2_sessions_opened >= 3);  // 95 streams, 40 per connection
+      co_await c.close();
+      CHECK(c.open_connections(u) == 0);
+    }());
+  }
+
+  TEST_CASE("more HTTP/2 sessions open only while the others are saturated, up to the limit") {
+    test::nginx_fixture nginx({.h2c = true, .h2_max_concurrent_streams = 4});
+    const std::size_t size = 16 * MiB + 5;
+    nginx.write_file("o.bin", size, 8);
+    reactor_fixture f;
+    client_options o;
+    o.proto = protocol::h2;
+    o.max_h2_sessions = 3;
+    client c(o);
+    const url u = must_parse(nginx.base_url() + "/o.bin");
+    f.run([&]() -> task<void> {
+      co_await read_in_parts(c, u, size, 64, 8);
+      CHECK(c.stats().h2_sessions_opened >= 2);
+      CHECK(c.stats().h2_sessions_opened <= 3);
+      co_await c.close();
+    }());
+  }
+
+  TEST_CASE("requests waiting on a failed first connection share its error instead of retrying") {
+    reactor_fixture f;
+    std::uint16_t closed_port = 0;
+    {
+      test::tcp_listener gone;  // a port nobody listens on once this closes
+      closed_port = ntohs(gone.addr.sin_port);
+    }
+    client c;
+    const url u = must_parse("https://127.0.0.1:" + std::to_string(closed_port) + "/o");
+    f.run([&]() -> task<void> {
+      std::vector<std::vector<std::byte>> dests(20, std::vector<std::byte>(10));
+      std::vector<task<result<response>>> gets;
+      for (auto& d : dests) gets.push_back(c.get(u, {}, std::nullopt, d));
+      auto all = when_all(std::move(gets));
+      auto results = co_await std::move(all);
+      for (auto& r : results) {
+        REQUIRE_FALSE(r);
+        CHECK(r.error().message.find(std::to_string(closed_port)) != std::string::npos);
+      }
+      CHECK(c.stats().connect_failures == 1);
+      co_await c.close();
+    }());
+  }
+
   TEST_CASE("an untrusted certificate fails every request with a TLS error") {
     test::nginx_fixture nginx({.tls = true});
     nginx.write_file("o.bin", 10, 0);
