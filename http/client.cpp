@@ -146,6 +146,14 @@ void client::drop_stale_idle(origin& o) {
   });
 }
 
+client::pooled_session* client::adopt_session(origin& o, std::unique_ptr<h2_session> s) {
+  ++stats_.h2_sessions_opened;
+  auto pooled = std::make_unique<pooled_session>();
+  pooled->session = std::move(s);
+  o.sessions.push_back(std::move(pooled));
+  return o.sessions.back().get();
+}
+
 task<void> client::retire_sessions(origin& o) {
   const auto now = std::chrono::steady_clock::now();
   for (;;) {
@@ -256,10 +264,7 @@ task<result<response>> client::send_h1(origin& o, const request& req, std::span<
         probe.finish(started.error());
         co_return started.error();
       }
-      ++stats_.h2_sessions_opened;
-      auto pooled = std::make_unique<pooled_session>();
-      pooled->session = std::move(*started);
-      o.sessions.push_back(std::move(pooled));
+      adopt_session(o, std::move(*started));
       probe.finish(std::nullopt);
       next = outcome::switch_to_h2;
       co_return error{.kind = error_kind::internal, .message = "switched to HTTP/2"};
@@ -319,11 +324,7 @@ task<result<client::pooled_session*>> client::session_for(origin& o, request_can
         probe.finish(started.error());
         co_return started.error();
       }
-      ++stats_.h2_sessions_opened;
-      auto pooled = std::make_unique<pooled_session>();
-      pooled->session = std::move(*started);
-      pooled_session* raw = pooled.get();
-      o.sessions.push_back(std::move(pooled));
+      pooled_session* raw = adopt_session(o, std::move(*started));
       probe.finish(std::nullopt);
       co_return raw;
     }

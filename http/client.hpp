@@ -171,6 +171,7 @@ class client {
   task<result<void>> wait_for_probe(origin& o);
   static void end_probe(origin& o, std::optional<error> failure);
   void drop_stale_idle(origin& o);
+  pooled_session* adopt_session(origin& o, std::unique_ptr<h2_session> s);
   // Closes sessions that can take no new stream (or idled too long) once no send runs on them.
   task<void> retire_sessions(origin& o);
 

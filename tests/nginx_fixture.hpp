@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "http/self_signed_cert.hpp"
+#include "server_process.hpp"
 #include "test_support.hpp"
 
 namespace ringfetch::test {
@@ -90,19 +91,9 @@ class nginx_fixture {
          << "  }\n"
          << "}\n";
     conf.close();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      // nginx must not outlive a crashed test, nor hold the test runner's output pipes open.
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      int null_fd = ::open("/dev/null", O_RDWR);
-      ::dup2(null_fd, 0);
-      ::dup2(null_fd, 1);
-      ::dup2(null_fd, 2);
-      ::execl("/usr/sbin/nginx", "nginx", "-p", dir_.c_str(), "-c", (dir_ + "/nginx.conf").c_str(),
-              "-g", "daemon off;", static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    wait_until_listening();
+    pid_ = spawn_quiet({"/usr/sbin/nginx", "-p", dir_, "-c", dir_ + "/nginx.conf", "-g",
+                        "daemon off;"});
+    wait_until_listening(port_, pid_, "nginx (see " + dir_ + "/error.log)");
   }
 
   ~nginx_fixture() {
@@ -125,36 +116,10 @@ class nginx_fixture {
 
   // Writes www/<name> with patterned bytes starting at pattern offset `seed`.
   void write_file(const std::string& name, std::size_t size, std::uint64_t seed) {
-    std::ofstream out(dir_ + "/www/" + name, std::ios::binary);
-    std::vector<std::byte> chunk(1 << 20);
-    for (std::size_t off = 0; off < size;) {
-      std::size_t n = std::min(chunk.size(), size - off);
-      fill_pattern(std::span(chunk).first(n), seed + off);
-      out.write(reinterpret_cast<const char*>(chunk.data()), static_cast<std::streamsize>(n));
-      off += n;
-    }
+    write_pattern_file(dir_ + "/www/" + name, size, seed);
   }
 
  private:
-  void wait_until_listening() {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < deadline) {
-      unique_fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      a.sin_port = htons(port_);
-      if (::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return;
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        throw std::runtime_error("nginx exited at start; see " + dir_ + "/error.log");
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    throw std::runtime_error("nginx did not start listening within 10 s");
-  }
-
   nginx_options options_;
   std::string certificate_pem_;
   std::string dir_;
