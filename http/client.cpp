@@ -25,8 +25,11 @@ bool idle_connection_alive(transport& t) {
 
 // Holds one HTTP/1.1 request slot of an origin until the request is done.
 struct slot_guard {
-  semaphore* slots;
+  explicit slot_guard(semaphore* s) noexcept : slots(s) {}
+  slot_guard(const slot_guard&) = delete;
+  slot_guard& operator=(const slot_guard&) = delete;
   ~slot_guard() { slots->release(); }
+  semaphore* slots;
 };
 
 }  // namespace
@@ -91,6 +94,18 @@ task<result<client::connected>> client::connect(origin& o, op_options io) {
   co_return connected{.stream = std::move(*tls), .h2 = alpn == "h2"};
 }
 
+namespace {
+
+bool idempotent(const std::string& method) { return method == "GET" || method == "HEAD"; }
+
+error cancelled_before_start(const std::string& authority, const std::string& target) {
+  return error{.kind = error_kind::cancelled,
+               .message = "request cancelled before it was sent",
+               .url = authority + target};
+}
+
+}  // namespace
+
 // Suspends until the origin's `changed` list is woken (a probe or a session opening ended).
 struct client::wait_changed_awaiter : ringfetch::detail::waiter_node {
   origin& o;
@@ -120,11 +135,22 @@ struct client::probe_guard {
   }
 };
 
-task<result<void>> client::wait_for_probe(origin& o) {
+// Links `wait` to `cancel` for as long as this object lives: cancel->request() abandons it.
+struct client::cancellable_wait {
+  cancellable_wait(ringfetch::detail::waiter_node& wait, request_cancel* cancel) {
+    link.wait = &wait;
+    if (cancel) cancel->queued_.push(&link);
+  }
+  request_cancel::queued_wait link;
+};
+
+task<result<void>> client::wait_for_probe(origin& o, request_cancel* cancel) {
   while (o.probing) {
     const std::uint64_t round = o.probe_round;
     wait_changed_awaiter changed{{}, o};  // named: see the GCC 12 note in client.hpp
+    cancellable_wait linked(changed, cancel);
     co_await changed;
+    if (changed.abandoned) co_return cancelled_before_start(o.authority, "");
     if (o.probe_round != round && o.probe_failure) co_return *o.probe_failure;
   }
   co_return result<void>{};
@@ -169,17 +195,6 @@ task<void> client::retire_sessions(origin& o) {
   }
 }
 
-namespace {
-
-bool idempotent(const std::string& method) { return method == "GET" || method == "HEAD"; }
-
-error cancelled_before_start(const std::string& authority, const request& req) {
-  return error{.kind = error_kind::cancelled,
-               .message = "request cancelled before it was sent",
-               .url = authority + req.target};
-}
-
-}  // namespace
 
 task<result<response>> client::get(const url& u, std::span<const header_field> headers,
                                    std::optional<byte_range> range, std::span<std::byte> dest,
@@ -206,8 +221,8 @@ task<result<response>> client::send(const url& u, const request& original,
   for (;;) {
     // Until the first connection to an origin says which protocol it speaks (ALPN), the other
     // requests wait for it rather than opening a connection each.
-    if (auto probed = co_await wait_for_probe(o); !probed) co_return probed.error();
-    if (cancel && cancel->requested()) co_return cancelled_before_start(o.authority, req);
+    if (auto probed = co_await wait_for_probe(o, cancel); !probed) co_return probed.error();
+    if (cancel && cancel->requested()) co_return cancelled_before_start(o.authority, req.target);
     outcome next = outcome::final;
     // Not a conditional expression: GCC 12 destroys the result of a co_await inside one twice.
     result<response> r = error{};
@@ -229,9 +244,14 @@ task<result<response>> client::send(const url& u, const request& original,
 
 task<result<response>> client::send_h1(origin& o, const request& req, std::span<std::byte> dest,
                                        request_cancel* cancel, bool fresh, outcome& next) {
-  co_await o.h1_slots.acquire();
-  slot_guard slot{&o.h1_slots};
-  if (cancel && cancel->requested()) co_return cancelled_before_start(o.authority, req);
+  auto slot_wait = o.h1_slots.acquire();  // named: see the GCC 12 note in client.hpp
+  std::optional<slot_guard> slot;
+  {
+    cancellable_wait linked(slot_wait, cancel);
+    if (!co_await slot_wait) co_return cancelled_before_start(o.authority, req.target);
+  }
+  slot.emplace(&o.h1_slots);
+  if (cancel && cancel->requested()) co_return cancelled_before_start(o.authority, req.target);
   drop_stale_idle(o);
   if (fresh && !o.idle.empty()) {
     // A replay must not land on another connection as stale as the one that failed.
@@ -333,10 +353,12 @@ task<result<client::pooled_session*>> client::session_for(origin& o, request_can
     if (best) co_return best;
     // The only sessions there will be are still being opened: wait for one.
     if (o.probing) {
-      if (auto probed = co_await wait_for_probe(o); !probed) co_return probed.error();
+      if (auto probed = co_await wait_for_probe(o, cancel); !probed) co_return probed.error();
     } else {
       wait_changed_awaiter changed{{}, o};
+      cancellable_wait linked(changed, cancel);
       co_await changed;
+      if (changed.abandoned) co_return cancelled_before_start(o.authority, "");
     }
   }
 }

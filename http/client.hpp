@@ -69,19 +69,39 @@ struct client_options {
 
 // Cancels the requests that carry it (reactor-local; must outlive them). A cancelled request
 // returns error_kind::cancelled once nothing can write into its destination any more: an
-// HTTP/1.1 connection is dropped, an HTTP/2 stream is reset and its session lives on.
+// HTTP/1.1 connection is dropped, an HTTP/2 stream is reset and its session lives on; a request
+// still queued (for a connection slot, or behind the origin's first connection) leaves the queue
+// at once.
 class request_cancel {
  public:
+  request_cancel() = default;
+  request_cancel(const request_cancel&) = delete;
+  request_cancel& operator=(const request_cancel&) = delete;
+  ~request_cancel() {
+    while (queued_.pop() != nullptr) {
+    }
+  }
+
   void request() {
     io_.request_cancel();
     streams_.request_cancel();
+    while (ringfetch::detail::waiter_node* w = queued_.pop()) {
+      static_cast<queued_wait*>(w)->abandon();
+    }
   }
   bool requested() const noexcept { return io_.cancel_requested(); }
 
  private:
   friend class client;
+  // Links a wait on some other waiter list (a semaphore's, say) to this cancel: request()
+  // abandons that wait. Lives in the waiting coroutine's frame; unlinks itself when destroyed.
+  struct queued_wait : ringfetch::detail::waiter_node {
+    ringfetch::detail::waiter_node* wait = nullptr;
+    void abandon() { ringfetch::detail::waiter_list::abandon(wait); }
+  };
   cancel_source io_;
   stream_cancel streams_;
+  ringfetch::detail::waiter_list queued_;
 };
 
 struct client_stats {
@@ -153,6 +173,7 @@ class client {
   };
   struct probe_guard;
   struct wait_changed_awaiter;
+  struct cancellable_wait;
   struct connected {
     std::unique_ptr<transport> stream;
     bool h2 = false;
@@ -168,7 +189,7 @@ class client {
                                  request_cancel* cancel, outcome& next);
   task<result<pooled_session*>> session_for(origin& o, request_cancel* cancel);
   // Waits while the origin's first connection is being made; its failure, if it failed.
-  task<result<void>> wait_for_probe(origin& o);
+  task<result<void>> wait_for_probe(origin& o, request_cancel* cancel);
   static void end_probe(origin& o, std::optional<error> failure);
   void drop_stale_idle(origin& o);
   pooled_session* adopt_session(origin& o, std::unique_ptr<h2_session> s);

@@ -32,7 +32,8 @@ class semaphore {
         handle = h;
         sem.waiters_.push(this);
       }
-      void await_resume() const noexcept {}
+      // False only for a wait ended by waiter_list::abandon(): no permit was taken.
+      bool await_resume() const noexcept { return !abandoned; }
     };
     return awaiter{{}, *this};
   }

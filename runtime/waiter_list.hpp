@@ -26,6 +26,7 @@ struct waiter_node {
   waiter_node* prev = nullptr;
   waiter_node* next = nullptr;
   waiter_list* list = nullptr;  // set while linked
+  bool abandoned = false;       // woken by abandon(), not by what it waited for
 };
 
 class waiter_list {
@@ -62,6 +63,16 @@ class waiter_list {
     else tail_ = w->prev;
     w->prev = w->next = nullptr;
     w->list = nullptr;
+  }
+
+  // Wakes `w` without what it waits for (a cancelled wait), if it still waits; the awaiter sees
+  // `abandoned`. Reactor thread of the list only.
+  static bool abandon(waiter_node* w) {
+    if (w->list == nullptr) return false;
+    w->list->remove(w);
+    w->abandoned = true;
+    wake(w);
+    return true;
   }
 
   static void wake(waiter_node* w) {

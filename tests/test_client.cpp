@@ -12,6 +12,7 @@
 #include "http/client.hpp"
 #include "runtime/event.hpp"
 #include "runtime/ops.hpp"
+#include "runtime/scheduling.hpp"
 #include "runtime/when_all.hpp"
 #include "nginx_fixture.hpp"
 #include "test_support.hpp"
@@ -324,6 +325,56 @@ TEST_SUITE("client") {
         co_await c.close();
       };
       co_await when_all(server(), requests());
+    }());
+  }
+
+  TEST_CASE("a request queued for a connection slot leaves the queue at once when cancelled") {
+    reactor_fixture f;
+    test::tcp_listener listener;
+    client c({.max_connections = 1});
+    const url u = must_parse("http://127.0.0.1:" + std::to_string(ntohs(listener.addr.sin_port)) + "/x");
+    f.run([&]() -> task<void> {
+      event body_started;
+      event release_body;
+      request_cancel cancel;
+      bool queued_returned = false;
+      bool first_done_before_queued = false;
+      auto server = [&]() -> task<void> {
+        auto fd = co_await op::accept(listener.fd.get());
+        REQUIRE(fd);
+        test::unique_fd conn(*fd);
+        std::array<std::byte, 4096> req{};
+        (void)co_await op::recv(conn.get(), req);
+        std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234";
+        (void)co_await op::send(conn.get(), std::as_bytes(std::span(head)));
+        body_started.set();
+        co_await release_body.wait();
+        std::string rest = "56789";
+        (void)co_await op::send(conn.get(), std::as_bytes(std::span(rest)));
+      };
+      auto first = [&]() -> task<void> {
+        std::vector<std::byte> dest(10);
+        auto r = co_await c.get(u, {}, std::nullopt, dest);
+        if (!r) FAIL(r.error().describe());
+        first_done_before_queued = !queued_returned;
+      };
+      auto queued = [&]() -> task<void> {
+        co_await body_started.wait();  // the only slot is taken now
+        std::vector<std::byte> dest(10);
+        auto r = co_await c.get(u, {}, std::nullopt, dest, &cancel);
+        queued_returned = true;
+        REQUIRE_FALSE(r);
+        CHECK(r.error().kind == error_kind::cancelled);
+        release_body.set();
+      };
+      auto canceller = [&]() -> task<void> {
+        co_await body_started.wait();
+        co_await yield();  // let `queued` reach the slot queue
+        cancel.request();
+      };
+      co_await when_all(server(), first(), queued(), canceller());
+      CHECK_FALSE(first_done_before_queued);
+      co_await c.close();
     }());
   }
 
