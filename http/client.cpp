@@ -195,7 +195,6 @@ task<void> client::retire_sessions(origin& o) {
   }
 }
 
-
 task<result<response>> client::get(const url& u, std::span<const header_field> headers,
                                    std::optional<byte_range> range, std::span<std::byte> dest,
                                    request_cancel* cancel) {
