@@ -20,7 +20,7 @@ struct object_path {
   std::string bucket;
   std::string object;  // empty only when parsed with parse_prefix (a bucket or "directory")
 
-  // "gs://bucket/object", exactly as parse accepts it.
+  // "gs://bucket/object" (or "gs://bucket/" for an empty prefix): what parse_prefix accepts.
   std::string str() const;
 
   // An object: "gs://bucket/name". The name must be a valid object name (see

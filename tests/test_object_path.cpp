@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <random>
 #include <string>
 
 #include "gcs/endpoint.hpp"
@@ -120,6 +121,33 @@ TEST_SUITE("object_path") {
     CHECK(list_target(r) ==
           "/storage/v1/b/bucket/o?prefix=dir%2Fa%20b%26c%3Dd&delimiter=%2F&pageToken=CgR%2B%2Fw%3D%3D"
           "&maxResults=1000&fields=items%28name%2Csize%29%2CnextPageToken%2Cprefixes");
+  }
+}
+
+TEST_SUITE("object_path") {
+  TEST_CASE("random URIs never crash, and every accepted one round-trips through its targets") {
+    std::mt19937_64 rng(5);
+    const std::string_view alphabet = "gs:/ab-._.0#?%&=+ \t\n\x7f\xc3\xa9\xe6\x97\xa5\xff\x80";
+    int accepted = 0;
+    for (int round = 0; round < 20000; ++round) {
+      std::string uri = round % 2 ? "gs://bucket/" : "gs://";
+      std::size_t n = rng() % 24;
+      for (std::size_t i = 0; i < n; ++i) uri += alphabet[rng() % alphabet.size()];
+      auto p = object_path::parse_prefix(uri);
+      if (!p) {
+        CHECK(p.error().kind == error_kind::invalid_argument);
+        continue;
+      }
+      ++accepted;
+      CHECK(p->str() == (p->object.empty() && uri.back() != '/' ? uri + "/" : uri));
+      auto target = metadata_target(*p);
+      auto segment = target.substr(target.rfind('/') + 1);
+      CHECK(segment.find_first_of("/?# ") == std::string::npos);
+      auto decoded = http::percent_decode(segment);
+      REQUIRE(decoded);
+      CHECK(*decoded == p->object);
+    }
+    CHECK(accepted > 100);
   }
 }
 
