@@ -48,7 +48,4 @@ result<std::int64_t> parse_goog_generation(std::string_view value);
 result<std::chrono::seconds> parse_retry_after(std::string_view value, std::chrono::system_clock::time_point now,
                                                std::chrono::seconds max_wait = std::chrono::seconds(60));
 
-// An HTTP-date in any of the three forms RFC 9110 §5.6.7 requires recipients to accept.
-std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text);
-
 }  // namespace ringfetch::gcs

@@ -9,6 +9,7 @@
 #include "gcs/base64.hpp"
 #include "gcs/concat.hpp"
 #include "gcs/crc32c.hpp"
+#include "gcs/timestamps.hpp"
 
 namespace ringfetch::gcs {
 namespace {
@@ -125,20 +126,6 @@ result<object_metadata> object_from(dom::element element, std::string_view conte
   return m;
 }
 
-bool all_digits(std::string_view s) noexcept {
-  if (s.empty()) return false;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-  }
-  return true;
-}
-
-int number(std::string_view s) noexcept {
-  int v = 0;
-  for (char c : s) v = v * 10 + (c - '0');
-  return v;
-}
-
 }  // namespace
 
 result<object_metadata> parse_object_metadata(std::string_view json) {
@@ -212,47 +199,6 @@ std::optional<api_error_body> parse_error_body(std::string_view json) {
   }
   if (body.code == 0 && body.message.empty()) return std::nullopt;
   return body;
-}
-
-std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text) {
-  using namespace std::chrono;
-  // YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)
-  if (text.size() < 20 || text[4] != '-' || text[7] != '-' || (text[10] != 'T' && text[10] != 't') ||
-      text[13] != ':' || text[16] != ':')
-    return std::nullopt;
-  std::string_view fields[] = {text.substr(0, 4), text.substr(5, 2), text.substr(8, 2),
-                               text.substr(11, 2), text.substr(14, 2), text.substr(17, 2)};
-  for (auto f : fields) {
-    if (!all_digits(f)) return std::nullopt;
-  }
-  year_month_day date{year(number(fields[0])), month(static_cast<unsigned>(number(fields[1]))),
-                      day(static_cast<unsigned>(number(fields[2])))};
-  int hh = number(fields[3]), mm = number(fields[4]), ss = number(fields[5]);
-  if (!date.ok() || hh > 23 || mm > 59 || ss > 59) return std::nullopt;
-
-  std::string_view rest = text.substr(19);
-  nanoseconds fraction{0};
-  if (!rest.empty() && rest.front() == '.') {
-    std::size_t n = 1;
-    while (n < rest.size() && rest[n] >= '0' && rest[n] <= '9') ++n;
-    if (n == 1) return std::nullopt;
-    std::int64_t scale = 100000000;
-    for (std::size_t i = 1; i < n; ++i, scale /= 10) fraction += nanoseconds((rest[i] - '0') * scale);
-    rest = rest.substr(n);
-  }
-  minutes offset{0};
-  if (rest == "Z" || rest == "z") {
-  } else if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':' &&
-             all_digits(rest.substr(1, 2)) && all_digits(rest.substr(4, 2))) {
-    int oh = number(rest.substr(1, 2)), om = number(rest.substr(4, 2));
-    if (oh > 23 || om > 59) return std::nullopt;
-    offset = minutes(oh * 60 + om);
-    if (rest[0] == '-') offset = -offset;
-  } else {
-    return std::nullopt;
-  }
-  auto local = sys_days(date) + hours(hh) + minutes(mm) + seconds(ss) + fraction;
-  return time_point_cast<system_clock::duration>(local - offset);
 }
 
 }  // namespace ringfetch::gcs

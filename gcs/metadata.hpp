@@ -60,8 +60,4 @@ struct api_error_body {
 // the caller then reports the status alone.
 std::optional<api_error_body> parse_error_body(std::string_view json);
 
-// RFC 3339 date-time ("2026-11-22T10:00:00.000Z", "...+01:00", any fraction digits); leap
-// seconds are refused. std::nullopt when the text is not one.
-std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text);
-
 }  // namespace ringfetch::gcs

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "gcs/headers.hpp"
+#include "gcs/timestamps.hpp"
 
 using namespace ringfetch;
 using namespace ringfetch::gcs;
