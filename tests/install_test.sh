@@ -22,3 +22,14 @@ ninja -C "$scratch/meson-build" >/dev/null
 cmake -S "$source_root/tests/consumer" -B "$scratch/cmake-build" -G "Unix Makefiles" >/dev/null
 cmake --build "$scratch/cmake-build" >/dev/null
 "$scratch/cmake-build/consumer"
+
+# The gcs layer through its own .pc file, which requires ringfetch.pc.
+gcs_pc=$(find "$scratch/root" -name ringfetch-gcs.pc | head -n1)
+[ -n "$gcs_pc" ] || { echo "no ringfetch-gcs.pc installed"; exit 1; }
+sed "s|^prefix=|prefix=$scratch/root|" "$gcs_pc" >"$scratch/pc/ringfetch-gcs.pc"
+meson setup "$scratch/meson-gcs" "$source_root/tests/consumer-gcs" >/dev/null
+ninja -C "$scratch/meson-gcs" >/dev/null
+"$scratch/meson-gcs/consumer"
+cmake -S "$source_root/tests/consumer-gcs" -B "$scratch/cmake-gcs" -G "Unix Makefiles" >/dev/null
+cmake --build "$scratch/cmake-gcs" >/dev/null
+"$scratch/cmake-gcs/consumer"
