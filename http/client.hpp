@@ -90,6 +90,8 @@ class request_cancel {
     }
   }
   bool requested() const noexcept { return io_.cancel_requested(); }
+  // For the caller's own waits that must end with the request (a backoff sleep, say).
+  cancel_source* waits() noexcept { return &io_; }
 
  private:
   friend class client;
