@@ -1,7 +1,9 @@
 #include <doctest/doctest.h>
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -14,7 +16,9 @@
 #include "http/tcp_stream.hpp"
 #include "runtime/event.hpp"
 #include "runtime/ops.hpp"
+#include "runtime/timer.hpp"
 #include "runtime/when_all.hpp"
+#include "nginx_fixture.hpp"
 #include "test_support.hpp"
 
 using namespace ringfetch;
@@ -267,9 +271,9 @@ TEST_SUITE("h1_server") {
       CHECK(::pread(out.get(), back.data(), size, 0) == static_cast<ssize_t>(size));
       CHECK(test::matches_pattern(back, 0));
       ::unlink(path);
-      const std::string ranges_cmd =
-          "curl -s --max-time 60 -r 5-1048581 -o /dev/null -w '%{http_code} %{size_download} "
-          "%{num_connects}\\n' " + s.url("/file") + " -r 7-7 -o /dev/null " + s.url("/file");
+      const std::string report = " -s --max-time 60 -o /dev/null -w '%{http_code} %{size_download} %{num_connects}\\n' ";
+      const std::string ranges_cmd = "curl -r 5-1048581" + report + s.url("/file") +
+                                     " --next -r 7-7" + report + s.url("/file");
       const std::string ranges = co_await run_command(ranges_cmd);
       CHECK(ranges == "206 1048577 1\n206 1 0\n");  // the second transfer reused the connection
       const std::string head_cmd = "curl -s --max-time 60 -I " + s.url("/file");
@@ -459,6 +463,73 @@ TEST_SUITE("h1_server") {
       CHECK(served);
       CHECK(s.server->stats().accepted == 2);
       co_await second->close();
+      co_await s.server->stop();
+    }());
+  }
+}
+
+// Manual measurement (release build): ./test_h1_server --no-skip -tc='manual*'
+// Serves 1 GiB from /dev/shm with this server and with nginx, alternating, to curl -o /dev/null
+// and to h1_connection (into one warm 1 GiB buffer); prints medians in MB/s.
+TEST_SUITE("h1_server throughput") {
+  TEST_CASE("manual: 1 GiB from /dev/shm, this server against nginx" * doctest::skip()) {
+    const std::size_t size = std::size_t{1} << 30;
+    const std::string shm = "/dev/shm/ringfetch-h1-server-bench.bin";
+    {
+      test::unique_fd w(::open(shm.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644));
+      REQUIRE(w.get() >= 0);
+      struct stat st{};
+      ::fstat(w.get(), &st);
+      if (static_cast<std::size_t>(st.st_size) != size) {
+        std::vector<std::byte> block(8 * MiB);
+        for (std::size_t at = 0; at < size; at += block.size()) {
+          test::fill_pattern(block, at);
+          REQUIRE(::pwrite(w.get(), block.data(), block.size(), static_cast<off_t>(at)) ==
+                  static_cast<ssize_t>(block.size()));
+        }
+      }
+    }
+    test::nginx_fixture nginx;
+    REQUIRE(::symlink(shm.c_str(), (nginx.docroot() + "/file").c_str()) == 0);
+    test::unique_fd file(::open(shm.c_str(), O_RDONLY | O_CLOEXEC));
+    reactor_fixture f;
+    resolver names;
+    f.run([&]() -> task<void> {
+      server_fixture s;
+      s.handler.file_fd = file.get();
+      s.handler.file_size = size;
+      const std::uint16_t ports[2] = {s.server->port(), nginx.port()};
+      const char* names_of[2] = {"ringfetch", "nginx"};
+      std::vector<double> curl_mbs[2], ours_mbs[2];
+      std::vector<std::byte> dest(size);
+      std::memset(dest.data(), 1, dest.size());
+      for (int run = 0; run < 5; ++run) {
+        for (int which = 0; which < 2; ++which) {
+          const std::string url = "http://127.0.0.1:" + std::to_string(ports[which]) + "/file";
+          const std::string cmd = "curl -s --max-time 120 -o /dev/null -w '%{speed_download}' " + url;
+          const std::string speed = co_await run_command(cmd);
+          curl_mbs[which].push_back(std::stod(speed) / 1e6);
+          auto c = co_await connect_to(names, ports[which]);
+          const request all{.target = "/file"};
+          const auto t0 = steady_clock::now();
+          auto r = co_await c->send(all, dest);
+          const std::chrono::duration<double> took = steady_clock::now() - t0;
+          REQUIRE(r);
+          REQUIRE(r->body_bytes == size);
+          ours_mbs[which].push_back(static_cast<double>(size) / took.count() / 1e6);
+          co_await c->close();
+        }
+      }
+      CHECK(test::matches_pattern(std::span(dest).first(64 * MiB), 0));
+      auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+      };
+      for (int which = 0; which < 2; ++which) {
+        MESSAGE(names_of[which] << ": curl -o /dev/null median " << median(curl_mbs[which])
+                                << " MB/s, h1_connection into 1 GiB median "
+                                << median(ours_mbs[which]) << " MB/s");
+      }
       co_await s.server->stop();
     }());
   }
