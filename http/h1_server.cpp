@@ -32,7 +32,12 @@ std::string describe(const sockaddr_storage& a) {
     ::inet_ntop(AF_INET6, &v6.sin6_addr, host, sizeof host);
     port = ntohs(v6.sin6_port);
   }
-  return "[" + std::string(host) + "]:" + std::to_string(port);
+  // Appended piecewise: `"[" + std::string(...)` trips a false -Wrestrict in GCC 12.
+  std::string out = "[";
+  out += host;
+  out += "]:";
+  out += std::to_string(port);
+  return out;
 }
 
 error system_error(std::string what) {
