@@ -53,6 +53,7 @@ struct h1_server::connection {
     ctx.stream = &stream;
     ctx.cancel = &cancel;
     ctx.send_timeout = s.options_.send_timeout;
+    ctx.wanted_pipe_capacity = s.options_.splice_pipe_bytes;
     where = owner.connections_.insert(owner.connections_.end(), this);
     ++owner.stats_.open_connections;
   }

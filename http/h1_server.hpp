@@ -60,6 +60,9 @@ struct server_options {
   std::chrono::milliseconds request_timeout{30'000};  // first byte of a request → all of it
   std::chrono::milliseconds send_timeout{30'000};     // longest wait for the client to take bytes
   std::size_t max_connections = 1024;
+  // Splice pipe size for file bodies (more: fewer splice calls; above pipe-max-size needs
+  // CAP_SYS_RESOURCE, else the kernel default of 64 KiB is used).
+  int splice_pipe_bytes = 1 << 20;
   request_limits limits{};
 };
 

@@ -15,7 +15,6 @@
 namespace ringfetch::http {
 namespace {
 
-constexpr int wanted_pipe_capacity = 1 << 20;
 // How long a reset fault waits for the bytes before it to be acknowledged by the client's
 // kernel: an RST discards whatever is still in our send queue.
 constexpr auto reset_drain_limit = std::chrono::seconds(2);
@@ -199,7 +198,7 @@ result<void> response_writer::ensure_pipe() {
   ctx_.pipe_write = p[1];
   // A bigger pipe means fewer splice round trips; the default 64 KiB is the fallback when
   // pipe-max-size refuses.
-  int got = ::fcntl(p[1], F_SETPIPE_SZ, wanted_pipe_capacity);
+  int got = ::fcntl(p[1], F_SETPIPE_SZ, ctx_.wanted_pipe_capacity);
   if (got < 0) got = ::fcntl(p[1], F_GETPIPE_SZ);
   ctx_.pipe_capacity = got > 0 ? static_cast<std::size_t>(got) : 64 * 1024;
   return {};

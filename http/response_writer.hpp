@@ -50,6 +50,7 @@ struct writer_context {
   int pipe_read = -1;   // lazily made splice pipe, closed by the connection
   int pipe_write = -1;
   std::size_t pipe_capacity = 0;
+  int wanted_pipe_capacity = 1 << 20;  // asked of F_SETPIPE_SZ when the pipe is made
 };
 
 class response_writer {
