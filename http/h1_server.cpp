@@ -17,6 +17,8 @@ namespace ringfetch::http {
 namespace {
 
 constexpr std::size_t receive_buffer_size = 64 * 1024;
+constexpr auto lingering_close_limit = std::chrono::seconds(1);
+constexpr std::size_t lingering_close_bytes = 1 << 20;
 
 std::string describe(const sockaddr_storage& a) {
   char host[INET6_ADDRSTRLEN] = "?";
@@ -207,7 +209,16 @@ task<void> h1_server::refuse(connection& c, const error& why) {
   const std::vector<header_field> headers{{"Content-Type", "text/plain"}};
   const std::span<const std::byte> body(reinterpret_cast<const std::byte*>(text.data()), text.size());
   auto sent = co_await w.send(status, headers, body);
-  (void)sent;  // the connection closes either way
+  if (!sent || !c.stream.is_open()) co_return;
+  // Lingering close: closing with unread request bytes in the socket makes the kernel send an RST,
+  // which can destroy the answer before the client reads it. Half-close, then drain (bounded).
+  ::shutdown(c.stream.fd(), SHUT_WR);
+  const op_options o{.deadline = steady_clock::now() + lingering_close_limit, .cancel = &c.cancel};
+  for (std::size_t drained = 0; drained < lingering_close_bytes;) {
+    auto n = co_await c.stream.read_some(std::span(c.in), o);
+    if (!n || *n == 0) break;
+    drained += *n;
+  }
 }
 
 task<bool> h1_server::serve_one(connection& c) {
