@@ -10,7 +10,8 @@
 // inject() arms a fault on the body (reset, stall or truncate after N body bytes), for the fake
 // GCS server. Any failure (or fault) makes the connection unusable: the server closes it.
 // Buffers and the file descriptor are borrowed for the duration of each co_await. Reactor-local;
-// valid only inside the handler call that received it.
+// valid only inside the handler call that received it. Plain TCP only for now: splice needs the
+// socket itself (a TLS connection would send file bodies through a buffer instead).
 #pragma once
 
 #include <chrono>

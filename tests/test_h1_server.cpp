@@ -319,6 +319,31 @@ TEST_SUITE("h1_server") {
       CHECK(second != std::string::npos);
       CHECK(third > second);
       CHECK(s.server->stats().requests == 3);
+      // Expect: 100-continue gets its interim answer once the head is in and the body is not.
+      test::unique_fd raw = test::tcp_socket();
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = htons(s.server->port());
+      auto connected = co_await op::connect(raw.get(), reinterpret_cast<sockaddr*>(&a), sizeof a, within(5s));
+      REQUIRE(connected);
+      const std::string head =
+          "POST /hello HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n"
+          "Connection: close\r\n\r\n";
+      auto sent_head = co_await op::send(raw.get(), bytes(head), within(5s));
+      REQUIRE(sent_head);
+      const std::string_view interim = "HTTP/1.1 100 Continue\r\n\r\n";
+      std::vector<std::byte> buf(interim.size());
+      auto interim_got = co_await op::recv(raw.get(), buf, within(5s), MSG_WAITALL);
+      REQUIRE(interim_got);
+      CHECK(std::string_view(reinterpret_cast<const char*>(buf.data()), *interim_got) == interim);
+      auto sent_body = co_await op::send(raw.get(), bytes("body"), within(5s));
+      REQUIRE(sent_body);
+      std::vector<std::byte> rest(4096);
+      auto final_answer = co_await op::recv(raw.get(), rest, within(5s));
+      REQUIRE(final_answer);
+      CHECK(std::string_view(reinterpret_cast<const char*>(rest.data()), *final_answer)
+                .starts_with("HTTP/1.1 200 OK\r\n"));
       co_await s.server->stop();
     }());
   }
