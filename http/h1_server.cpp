@@ -232,7 +232,18 @@ task<bool> h1_server::serve_one(connection& c) {
       auto n = co_await c.stream.read_some(std::span(c.in), o);
       // EOF, timeout, reset or stop: between requests that is a normal end; inside one the
       // client cannot be answered meaningfully any more.
-      if (!n || *n == 0) co_return false;
+      if (!n || *n == 0) {
+        // A client too slow to finish its request is told so (408) before the close.
+        if (!n && n.error() == std::errc::timed_out && !c.parser.idle()) {
+          error late;
+          late.kind = error_kind::timeout;
+          late.http_status = 408;
+          late.message = "request not received within " +
+                         std::to_string(options_.request_timeout.count()) + " ms";
+          co_await refuse(c, late);
+        }
+        co_return false;
+      }
       c.end = *n;
     }
     const bool was_idle = c.parser.idle();

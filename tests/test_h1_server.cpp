@@ -389,6 +389,53 @@ TEST_SUITE("h1_server") {
     }());
   }
 
+  TEST_CASE("a request not finished within the request timeout gets 408") {
+    reactor_fixture f;
+    f.run([&]() -> task<void> {
+      server_fixture s({.request_timeout = 200ms});
+      const std::string partial = "GET /hello HTTP/1.1\r\nHost: x\r\n";  // no blank line
+      const std::string got = co_await exchange_raw(s.server->port(), partial);
+      CHECK(got.find("HTTP/1.1 408 Request Timeout\r\n") == 0);
+      co_await s.server->stop();
+    }());
+  }
+
+  TEST_CASE("ranges past 4 GiB of a sparse 5 GiB file are byte-exact") {
+    const std::uint64_t size = (std::uint64_t{5} << 30) + 7;
+    const std::uint64_t four_gib = std::uint64_t{4} << 30;
+    test::unique_fd file = test::temp_file();
+    REQUIRE(::ftruncate(file.get(), static_cast<off_t>(size)) == 0);
+    // Pattern bytes only where the ranges read: around 4 GiB and at the very end.
+    for (std::uint64_t at : {four_gib - MiB, size - 2 * MiB}) {
+      std::vector<std::byte> block(2 * MiB);
+      test::fill_pattern(block, at);
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(block.size(), size - at));
+      REQUIRE(::pwrite(file.get(), block.data(), n, static_cast<off_t>(at)) == static_cast<ssize_t>(n));
+    }
+    reactor_fixture f;
+    resolver names;
+    f.run([&]() -> task<void> {
+      server_fixture s;
+      s.handler.file_fd = file.get();
+      s.handler.file_size = size;
+      auto c = co_await connect_to(names, s.server->port());
+      struct span_case { std::uint64_t first, last; };
+      for (auto rc : {span_case{four_gib - MiB + 3, four_gib + MiB - 5},
+                      span_case{four_gib, four_gib}, span_case{size - MiB - 1, size - 1}}) {
+        CAPTURE(rc.first);
+        std::vector<std::byte> part(rc.last - rc.first + 1);
+        const request p_req{.target = "/file", .range = byte_range{rc.first, rc.last}};
+        auto p = co_await c->send(p_req, part);
+        REQUIRE(p);
+        CHECK(p->status == 206);
+        CHECK(p->body_bytes == part.size());
+        CHECK(test::matches_pattern(part, rc.first));
+      }
+      co_await c->close();
+      co_await s.server->stop();
+    }());
+  }
+
   TEST_CASE("an idle kept-alive connection is closed after the idle timeout") {
     reactor_fixture f;
     resolver names;
