@@ -29,8 +29,8 @@ result<std::unique_ptr<client>> client::make(client_options options) {
 client::client(client_options options, gcs::endpoint e)
     : options_(std::move(options)), endpoint_(std::move(e)), http_(options_.http) {}
 
-std::vector<http::header_field> client::auth_headers() const {
-  std::vector<http::header_field> h;
+std::vector<http::header_field> client::request_headers() const {
+  std::vector<http::header_field> h = options_.extra_headers;
   if (endpoint_.authenticated && !options_.bearer_token.empty()) {
     h.push_back({.name = "Authorization", .value = "Bearer " + options_.bearer_token});
   }
@@ -67,7 +67,7 @@ task<bool> client::backoff(retry_state& retry, const error& e, const http::respo
 
 task<result<std::string>> client::get_json(const std::string& target, const std::string& what) {
   const http::url u = endpoint_.url_for(target);
-  const std::vector<http::header_field> headers = auth_headers();
+  const std::vector<http::header_field> headers = request_headers();
   std::unique_ptr<std::byte[]> buffer = std::make_unique_for_overwrite<std::byte[]>(options_.max_json_bytes);
   const std::span<std::byte> dest(buffer.get(), options_.max_json_bytes);
   retry_state retry(options_.retry, random_seed());
@@ -110,7 +110,7 @@ task<result<read_result>> client::read(const object_path& path, std::optional<st
   std::optional<std::int64_t> pinned;
   if (generation && *generation > 0) pinned = generation;
   std::optional<std::uint32_t> whole_crc;  // the object's crc32c, from x-goog-hash
-  const std::vector<http::header_field> headers = auth_headers();
+  const std::vector<http::header_field> headers = request_headers();
   retry_state retry(options_.retry, random_seed());
   std::uint64_t done = 0;
   while (done < dest.size()) {
@@ -179,12 +179,23 @@ task<result<read_result>> client::read(const object_path& path, std::optional<st
       failure = status_error(*r, "read " + describe(path));
     } else {
       failure = r.error();
+      // The broken response's headers are lost with it: learn the live generation now, so the
+      // retries read one version and keep what each of them received. The bytes of this attempt
+      // are dropped (they may belong to an older version).
+      if (!pinned && is_retryable(failure)) {
+        auto live = co_await stat(path);
+        if (live) pinned = live->generation;
+        failure.offset = error::no_offset;
+      }
       // Bytes of a broken body stay valid when we know which version they belong to: resume
       // after them instead of fetching them again.
       if (pinned && failure.offset != error::no_offset && failure.offset > 0) {
         const std::uint64_t kept = std::min<std::uint64_t>(failure.offset, dest.size() - done);
         done += kept;
         stats_.resumed_bytes += kept;
+        // Progress earns a fresh retry budget: a link that breaks every few MiB still finishes,
+        // and it cannot loop, since every round moves forward.
+        retry = retry_state(options_.retry, random_seed());
       }
     }
     if (!co_await backoff(retry, failure, r ? &*r : nullptr, cancel)) {

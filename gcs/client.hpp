@@ -36,6 +36,8 @@ namespace ringfetch::gcs {
 struct client_options {
   std::string endpoint{};      // explicit endpoint URL; empty: STORAGE_EMULATOR_HOST, else Google's
   std::string bearer_token{};  // sent when the endpoint is authenticated; never logged
+  // Sent with every request (e.g. x-goog-emulator-instructions for a testbench); never logged.
+  std::vector<http::header_field> extra_headers{};
   http::client_options http{};
   retry_options retry{};
   std::size_t max_json_bytes = 16u << 20;  // metadata and list pages larger than this are refused
@@ -74,7 +76,7 @@ class client {
 
  private:
   client(client_options options, gcs::endpoint e);
-  std::vector<http::header_field> auth_headers() const;
+  std::vector<http::header_field> request_headers() const;
   // GET of a JSON document (metadata, list page) with retries; the body as text.
   task<result<std::string>> get_json(const std::string& target, const std::string& what);
   // Turns a non-2xx response into an error naming the object and what the server said.

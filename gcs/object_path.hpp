@@ -49,12 +49,12 @@ std::string metadata_target(const object_path& path, std::optional<std::int64_t>
 std::string media_target(const object_path& path, std::optional<std::int64_t> generation = {});
 
 struct list_request {
-  std::string bucket;
-  std::string prefix;                      // omitted when empty
-  std::string delimiter;                   // "/" to list one level; omitted when empty
-  std::string page_token;                  // from the previous page; omitted when empty
-  std::optional<std::uint32_t> max_results;
-  std::string fields;                      // partial response selector; omitted when empty
+  std::string bucket{};
+  std::string prefix{};                    // omitted when empty
+  std::string delimiter{};                 // "/" to list one level; omitted when empty
+  std::string page_token{};                // from the previous page; omitted when empty
+  std::optional<std::uint32_t> max_results{};
+  std::string fields{};                    // partial response selector; omitted when empty
 };
 // `/storage/v1/b/{bucket}/o?prefix=..&delimiter=..&pageToken=..&maxResults=..&fields=..`.
 std::string list_target(const list_request& request);
