@@ -8,6 +8,8 @@
 
 #include <cstring>
 
+#include "http/tcp_stream.hpp"
+#include "http/tls_stream.hpp"
 #include "runtime/log.hpp"
 #include "runtime/ops.hpp"
 #include "runtime/reactor.hpp"
@@ -51,8 +53,11 @@ error system_error(std::string what) {
 // The state of one accepted connection; lives in (and dies with) its serve() coroutine.
 struct h1_server::connection {
   connection(h1_server& s, int fd, std::string peer)
-      : owner(s), stream(fd, std::move(peer)), parser(s.options_.limits), in(receive_buffer_size) {
-    ctx.stream = &stream;
+      : owner(s),
+        stream(std::make_unique<tcp_stream>(fd, std::move(peer))),
+        parser(s.options_.limits),
+        in(receive_buffer_size) {
+    ctx.stream = stream.get();
     ctx.cancel = &cancel;
     ctx.send_timeout = s.options_.send_timeout;
     ctx.wanted_pipe_capacity = s.options_.splice_pipe_bytes;
@@ -71,7 +76,7 @@ struct h1_server::connection {
   std::span<const std::byte> buffered() const { return std::span(in).subspan(begin, end - begin); }
 
   h1_server& owner;
-  tcp_stream stream;
+  std::unique_ptr<transport> stream;
   cancel_source cancel;
   writer_context ctx;
   h1_request_parser parser;
@@ -194,11 +199,23 @@ task<void> h1_server::accept_loop() {
 
 task<void> h1_server::serve(std::unique_ptr<connection> c) {
   live_guard counted(*this);
+  if (options_.tls != nullptr) {
+    const op_options o{.deadline = steady_clock::now() + options_.request_timeout,
+                       .cancel = &c->cancel};
+    auto secured = co_await tls_stream::accept(std::move(c->stream), *options_.tls, o);
+    if (!secured) {
+      log::debug("h1_server: TLS handshake: " + secured.error().describe());
+      co_return;  // the transport went down with the failed handshake
+    }
+    c->stream = std::move(*secured);
+    c->ctx.stream = c->stream.get();
+    c->ctx.plain_socket = false;
+  }
   while (!stopping_) {
     const bool again = co_await serve_one(*c);
     if (!again) break;
   }
-  co_await c->stream.close();
+  co_await c->stream->close();
 }
 
 task<void> h1_server::refuse(connection& c, const error& why) {
@@ -209,13 +226,13 @@ task<void> h1_server::refuse(connection& c, const error& why) {
   const std::vector<header_field> headers{{"Content-Type", "text/plain"}};
   const std::span<const std::byte> body(reinterpret_cast<const std::byte*>(text.data()), text.size());
   auto sent = co_await w.send(status, headers, body);
-  if (!sent || !c.stream.is_open()) co_return;
+  if (!sent || !c.stream->is_open()) co_return;
   // Lingering close: closing with unread request bytes in the socket makes the kernel send an RST,
   // which can destroy the answer before the client reads it. Half-close, then drain (bounded).
-  ::shutdown(c.stream.fd(), SHUT_WR);
+  ::shutdown(c.stream->native_handle(), SHUT_WR);
   const op_options o{.deadline = steady_clock::now() + lingering_close_limit, .cancel = &c.cancel};
   for (std::size_t drained = 0; drained < lingering_close_bytes;) {
-    auto n = co_await c.stream.read_some(std::span(c.in), o);
+    auto n = co_await c.stream->read_some(std::span(c.in), o);
     if (!n || *n == 0) break;
     drained += *n;
   }
@@ -229,7 +246,7 @@ task<bool> h1_server::serve_one(connection& c) {
     if (c.begin == c.end) {
       c.begin = c.end = 0;
       const op_options o{.deadline = deadline, .cancel = &c.cancel};
-      auto n = co_await c.stream.read_some(std::span(c.in), o);
+      auto n = co_await c.stream->read_some(std::span(c.in), o);
       // EOF, timeout, reset or stop: between requests that is a normal end; inside one the
       // client cannot be answered meaningfully any more.
       if (!n || *n == 0) {
@@ -261,7 +278,7 @@ task<bool> h1_server::serve_one(connection& c) {
       const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(go_on.data()),
                                              go_on.size());
       const op_options o{.deadline = steady_clock::now() + options_.send_timeout, .cancel = &c.cancel};
-      auto w = co_await c.stream.write_all(bytes, o);
+      auto w = co_await c.stream->write_all(bytes, o);
       if (!w) co_return false;
     }
   }
@@ -270,7 +287,7 @@ task<bool> h1_server::serve_one(connection& c) {
                      .target = c.parser.target(),
                      .headers = c.parser.headers(),
                      .body = std::move(c.parser.body()),
-                     .peer = c.stream.peer()};
+                     .peer = c.stream->peer()};
   const bool head_request = req.method == "HEAD";
   response_writer w(c.ctx, head_request, c.parser.keep_alive() && !stopping_);
   co_await handler_.handle(req, w);
@@ -282,7 +299,7 @@ task<bool> h1_server::serve_one(connection& c) {
     (void)sent;
     co_return false;
   }
-  co_return w.finished() && !w.closing() && c.stream.is_open() && !stopping_;
+  co_return w.finished() && !w.closing() && c.stream->is_open() && !stopping_;
 }
 
 }  // namespace ringfetch::http

@@ -22,6 +22,7 @@
 
 #include "http/h1_request_parser.hpp"
 #include "http/response_writer.hpp"
+#include "http/tls_context.hpp"
 #include "runtime/error.hpp"
 #include "runtime/event.hpp"
 #include "runtime/io_op.hpp"
@@ -64,6 +65,9 @@ struct server_options {
   // CAP_SYS_RESOURCE, else the kernel default of 64 KiB is used).
   int splice_pipe_bytes = 1 << 20;
   request_limits limits{};
+  // Serve HTTPS: a server context (offer "http/1.1" in its ALPN; this server speaks no h2).
+  // Borrowed: must outlive the server. Null: plain HTTP.
+  tls_context* tls = nullptr;
 };
 
 struct server_stats {

@@ -114,7 +114,7 @@ std::uint64_t response_writer::allowance(std::uint64_t wanted) const noexcept {
 
 task<result<void>> response_writer::fire_fault() {
   broken_ = true;
-  int fd = ctx_.stream->fd();
+  int fd = ctx_.stream->native_handle();
   const std::string where = std::to_string(body_sent_) + " body bytes";
   switch (fault_.what) {
     case fault::kind::reset: {
@@ -208,7 +208,7 @@ result<void> response_writer::ensure_pipe() {
 task<result<void>> response_writer::splice_file(int file_fd, std::uint64_t offset,
                                                 std::uint64_t length) {
   if (auto p = ensure_pipe(); !p) co_return p;
-  const int sock = ctx_.stream->fd();
+  const int sock = ctx_.stream->native_handle();
   while (length > 0) {
     const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(length, ctx_.pipe_capacity));
     const op_options o = options();
@@ -237,6 +237,26 @@ task<result<void>> response_writer::splice_file(int file_fd, std::uint64_t offse
   co_return result<void>{};
 }
 
+task<result<void>> response_writer::copy_file(int file_fd, std::uint64_t offset,
+                                              std::uint64_t length) {
+  std::vector<std::byte> buffer(static_cast<std::size_t>(
+      std::min<std::uint64_t>(length, static_cast<std::uint64_t>(ctx_.wanted_pipe_capacity))));
+  while (length > 0) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(length, buffer.size()));
+    const std::span<std::byte> into = std::span(buffer).first(want);
+    auto n = co_await op::read(file_fd, into, offset);
+    if (!n) co_return fail(error::from_code(n.error(), "read from file"));
+    if (*n == 0) co_return fail(transport_error("file ended " + std::to_string(length) +
+                                                " bytes before the range sent"));
+    auto w = co_await write(into.first(*n));
+    if (!w) co_return w;
+    offset += *n;
+    length -= *n;
+    body_sent_ += *n;
+  }
+  co_return result<void>{};
+}
+
 task<result<void>> response_writer::send_file(int status, const std::vector<header_field>& headers,
                                               int file_fd, std::uint64_t offset,
                                               std::uint64_t length) {
@@ -248,7 +268,9 @@ task<result<void>> response_writer::send_file(int status, const std::vector<head
   if (!w) co_return w;
   if (!head_request_) {
     const std::uint64_t allowed = allowance(length);
-    auto s = co_await splice_file(file_fd, offset, allowed);
+    result<void> s;
+    if (ctx_.plain_socket) s = co_await splice_file(file_fd, offset, allowed);
+    else s = co_await copy_file(file_fd, offset, allowed);
     if (!s) co_return s;
     if (allowed < length) co_return co_await fire_fault();
   }

@@ -3,15 +3,15 @@
 // A handler answers exactly once, with one of:
 //  - send(): status, headers and a body from memory (Content-Length framing);
 //  - send_file(): status, headers and a byte range of an open file, moved file → pipe → socket
-//    with splice, never copied through user space;
+//    with splice, never copied through user space (plain TCP);
 //  - begin_chunked() + write_chunk()* + end_chunked(): chunked output of unknown length.
 // The writer adds Content-Length / Transfer-Encoding, Connection and Server; the caller's headers
 // must not repeat them. A response to HEAD carries the same head and no body.
 // inject() arms a fault on the body (reset, stall or truncate after N body bytes), for the fake
 // GCS server. Any failure (or fault) makes the connection unusable: the server closes it.
 // Buffers and the file descriptor are borrowed for the duration of each co_await. Reactor-local;
-// valid only inside the handler call that received it. Plain TCP only for now: splice needs the
-// socket itself (a TLS connection would send file bodies through a buffer instead).
+// valid only inside the handler call that received it. Over TLS, file bodies are read into a
+// buffer and encrypted (splice needs the plain socket).
 #pragma once
 
 #include <chrono>
@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "http/h1_parser.hpp"
-#include "http/tcp_stream.hpp"
+#include "http/transport.hpp"
 #include "runtime/error.hpp"
 #include "runtime/io_op.hpp"
 #include "runtime/task.hpp"
@@ -45,7 +45,8 @@ struct fault {
 
 // Per-connection state the writer works on; owned by the server's connection.
 struct writer_context {
-  tcp_stream* stream = nullptr;
+  transport* stream = nullptr;
+  bool plain_socket = true;          // stream is the socket itself: file bodies may be spliced
   cancel_source* cancel = nullptr;   // the server's stop() cancels through it
   std::chrono::milliseconds send_timeout{30'000};
   int pipe_read = -1;   // lazily made splice pipe, closed by the connection
@@ -88,6 +89,7 @@ class response_writer {
   task<result<void>> write(std::span<const std::byte> data);
   task<result<void>> body(std::span<const std::byte> data);
   task<result<void>> splice_file(int file_fd, std::uint64_t offset, std::uint64_t length);
+  task<result<void>> copy_file(int file_fd, std::uint64_t offset, std::uint64_t length);
   task<result<void>> fire_fault();
   result<void> ensure_pipe();
   result<void> refuse_twice() const;

@@ -13,7 +13,9 @@
 
 #include "http/h1_connection.hpp"
 #include "http/h1_server.hpp"
+#include "http/self_signed_cert.hpp"
 #include "http/tcp_stream.hpp"
+#include "http/tls_stream.hpp"
 #include "runtime/event.hpp"
 #include "runtime/ops.hpp"
 #include "runtime/timer.hpp"
@@ -432,6 +434,58 @@ TEST_SUITE("h1_server") {
         CHECK(test::matches_pattern(part, rc.first));
       }
       co_await c->close();
+      co_await s.server->stop();
+    }());
+  }
+
+  TEST_CASE("HTTPS: ALPN http/1.1, memory and file bodies byte-exact, with our client and curl") {
+    auto identity = make_self_signed_certificate();
+    REQUIRE(identity);
+    auto server_tls = tls_context::server({.certificate_pem = identity->certificate_pem,
+                                           .private_key_pem = identity->private_key_pem,
+                                           .alpn = {"http/1.1"}});
+    REQUIRE(server_tls);
+    auto client_tls = tls_context::client({.ca_pem = identity->certificate_pem, .alpn = {"http/1.1"}});
+    REQUIRE(client_tls);
+    const std::size_t size = 6 * MiB + 5;
+    reactor_fixture f;
+    resolver names;
+    f.run([&]() -> task<void> {
+      server_fixture s({.tls = &*server_tls}, size);
+      auto tcp = co_await tcp_stream::connect(names, "127.0.0.1", s.server->port());
+      REQUIRE(tcp);
+      std::unique_ptr<transport> below = std::move(*tcp);
+      const std::string host = "127.0.0.1";
+      auto tls = co_await tls_stream::connect(std::move(below), *client_tls, host);
+      REQUIRE(tls);
+      CHECK((*tls)->alpn() == "http/1.1");
+      h1_connection c(std::move(*tls), "127.0.0.1:" + std::to_string(s.server->port()));
+      std::vector<std::byte> dest(size);
+      const request hello{.target = "/hello"};
+      auto r = co_await c.send(hello, dest);
+      REQUIRE(r);
+      CHECK(std::string_view(reinterpret_cast<char*>(dest.data()), r->body_bytes) == "hello, world\n");
+      const request all{.target = "/file"};
+      auto w = co_await c.send(all, dest);
+      REQUIRE(w);
+      CHECK(w->body_bytes == size);
+      CHECK(test::matches_pattern(dest, 0));
+      const request part{.target = "/file", .range = byte_range{MiB + 1, 3 * MiB + 2}};
+      auto p = co_await c.send(part, dest);
+      REQUIRE(p);
+      CHECK(p->status == 206);
+      CHECK(test::matches_pattern(std::span(dest).first(p->body_bytes), MiB + 1));
+      co_await c.close();
+      char pem[] = "/tmp/ringfetch-h1-server-ca-XXXXXX";
+      test::unique_fd pem_fd(::mkstemp(pem));
+      REQUIRE(::write(pem_fd.get(), identity->certificate_pem.data(), identity->certificate_pem.size()) ==
+              static_cast<ssize_t>(identity->certificate_pem.size()));
+      const std::string cmd = "curl -s --max-time 60 --cacert " + std::string(pem) +
+                              " -o /dev/null -w '%{http_code} %{size_download} %{http_version}' https://127.0.0.1:" +
+                              std::to_string(s.server->port()) + "/file";
+      const std::string got = co_await run_command(cmd);
+      CHECK(got == "200 " + std::to_string(size) + " 1.1");
+      ::unlink(pem);
       co_await s.server->stop();
     }());
   }
