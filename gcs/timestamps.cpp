@@ -47,7 +47,8 @@ std::optional<std::chrono::seconds> time_of_day(std::string_view s) noexcept {
 std::optional<std::chrono::system_clock::time_point> make_time(std::uint64_t y, int month, std::uint64_t d,
                                                               std::chrono::seconds of_day) {
   using namespace std::chrono;
-  if (y < 1 || y > 9999 || d < 1 || d > 31 || month < 1) return std::nullopt;
+  // system_clock counts nanoseconds in 64 bits: only years 1678–2261 are representable.
+  if (y < 1678 || y > 2261 || d < 1 || d > 31 || month < 1) return std::nullopt;
   year_month_day date{year(static_cast<int>(y)), std::chrono::month(static_cast<unsigned>(month)),
                       day(static_cast<unsigned>(d))};
   if (!date.ok()) return std::nullopt;
@@ -71,6 +72,8 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_v
                       day(static_cast<unsigned>(number(fields[2])))};
   int hh = number(fields[3]), mm = number(fields[4]), ss = number(fields[5]);
   if (!date.ok() || hh > 23 || mm > 59 || ss > 59) return std::nullopt;
+  // system_clock counts nanoseconds in 64 bits: only years 1678–2261 are representable.
+  if (number(fields[0]) < 1678 || number(fields[0]) > 2261) return std::nullopt;
 
   std::string_view rest = text.substr(19);
   nanoseconds fraction{0};

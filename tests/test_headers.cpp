@@ -148,6 +148,13 @@ TEST_SUITE("headers") {
     }
   }
 
+  TEST_CASE("dates outside what the clock can represent are refused, not overflowed") {
+    CHECK_FALSE(parse_http_date("Fri, 31 Dec 9999 23:59:59 GMT"));
+    CHECK_FALSE(parse_http_date("Sat, 01 Jan 1000 00:00:00 GMT"));
+    CHECK_FALSE(parse_rfc3339("9999-12-31T23:59:59Z"));
+    CHECK(parse_rfc3339("2261-12-31T23:59:59Z"));
+  }
+
   TEST_CASE("random and mutated header values never crash and stay within bounds") {
     std::mt19937_64 rng(42);
     const std::string_view alphabet = "0123456789-*/ ,=bytesBYTESGMTNovSun:+crc32cmd5AZaz\t\x01\xff";
