@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "tools/check_command.hpp"
+#include "tools/serve_command.hpp"
 
 namespace {
 
@@ -12,6 +13,7 @@ void print_usage(std::FILE* out) {
                "usage: ringfetch <command> [options]\n\n"
                "commands:\n"
                "  check     self-check of the io_uring runtime on this machine, with measurements\n"
+               "  serve     the fake GCS server: the JSON API from a directory or generated objects\n"
                "\n"
                "Run 'ringfetch <command> --help' for a command's options.\n");
 }
@@ -35,6 +37,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "check") return ringfetch::tools::check_command(rest);
+  if (command == "serve") return ringfetch::tools::serve_command(rest);
   std::fprintf(stderr, "ringfetch: unknown command '%.*s'\n", static_cast<int>(command.size()),
                command.data());
   print_usage(stderr);
