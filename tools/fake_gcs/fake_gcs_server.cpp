@@ -183,7 +183,10 @@ task<void> fake_gcs_server::handle(http::server_request& req, http::response_wri
     download = true;
     target.remove_prefix(9);
   }
-  constexpr std::string_view api = "/storage/v1/b/";
+  // Clients given STORAGE_EMULATOR_HOST differ on whether it includes the API's base path (the
+  // Node.js client sends /b/...): both are served.
+  if (target.substr(0, 11) == "/storage/v1") target.remove_prefix(11);
+  constexpr std::string_view api = "/b/";
   if (target.substr(0, api.size()) != api) {
     const std::string message = "not a JSON API path";
     co_await send_error(w, 404, message);

@@ -1,6 +1,7 @@
 // fake_gcs_server: the GCS JSON API served from a directory, for tests, demos and benches.
 //
-// <root>/<bucket>/<object name> is an object (object names may contain '/'). Served:
+// <root>/<bucket>/<object name> is an object (object names may contain '/'). Served (with or
+// without the /storage/v1 base, which clients configured by STORAGE_EMULATOR_HOST may omit):
 //   GET /storage/v1/b/{bucket}/o/{object}               object resource (JSON)
 //   GET /storage/v1/b/{bucket}/o/{object}?alt=media     media, also under /download/...; Range
 //                                                       → 206, past the end → 416
