@@ -40,7 +40,13 @@ std::string h1_connection::request_head(const request& req) const {
     head += h.value;
     head += "\r\n";
   }
+  if (!req.body.empty() || req.method == "POST" || req.method == "PUT") {
+    head += "Content-Length: ";
+    head += std::to_string(req.body.size());
+    head += "\r\n";
+  }
   head += "\r\n";
+  head += req.body;  // one write for head and body
   return head;
 }
 

@@ -490,6 +490,11 @@ task<result<response>> h2_session::send(const request& req, std::span<std::byte>
                            s);
   }
 
+  if (!req.body.empty()) {
+    co_return stream_error({.kind = error_kind::invalid_argument,
+                            .message = "request bodies are sent over HTTP/1.1 only"},
+                           s);
+  }
   std::deque<std::string> storage;  // stable addresses for the name/value pointers
   const std::vector<nghttp2_nv> nv = request_headers(req, storage);
   const std::int32_t id = nghttp2_submit_request(session_, nullptr, nv.data(), nv.size(), nullptr, &s);

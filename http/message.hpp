@@ -22,6 +22,9 @@ struct request {
   std::string target = "/";              // path and query, percent-encoded
   std::vector<header_field> headers{};   // extra headers (never logged)
   std::optional<byte_range> range{};
+  // Sent with Content-Length (HTTP/1.1; h2_session refuses a body). Never logged: it may carry
+  // credentials (an OAuth token exchange, say).
+  std::string body{};
 };
 
 struct response {

@@ -215,6 +215,26 @@ TEST_SUITE("client") {
     }());
   }
 
+  TEST_CASE("a request body over HTTP/2 is refused with a clear error, not dropped") {
+    test::nginx_fixture nginx({.h2c = true});
+    nginx.write_file("o.bin", 10, 0);
+    reactor_fixture f;
+    client_options o;
+    o.proto = protocol::h2;
+    client c(o);
+    const url u = must_parse(nginx.base_url() + "/o.bin");
+    f.run([&]() -> task<void> {
+      request post{.method = "POST"};
+      post.body = "grant_type=x";
+      std::vector<std::byte> dest(10);
+      auto r = co_await c.send(u, post, dest);
+      REQUIRE_FALSE(r);
+      CHECK(r.error().kind == error_kind::invalid_argument);
+      CHECK(r.error().message.find("HTTP/1.1 only") != std::string::npos);
+      co_await c.close();
+    }());
+  }
+
   TEST_CASE("requests waiting on a failed first connection share its error instead of retrying") {
     reactor_fixture f;
     std::uint16_t closed_port = 0;

@@ -54,7 +54,7 @@ std::uint64_t query_number(const std::string& target, std::string_view key) {
   return std::stoull(target.substr(at + key.size()));
 }
 
-// Routes: /hello (memory), /file (the test file, ranges honoured), /chunked, faults on /file with
+// Routes: /hello (memory), /echo (the request body back), /file (the test file, ranges honoured), /chunked, faults on /file with
 // ?reset= / ?truncate= / ?stall=, everything else 404.
 struct test_handler final : request_handler {
   int file_fd = -1;
@@ -92,6 +92,10 @@ struct test_handler final : request_handler {
         a = co_await w.write_chunk(bytes(piece));
       }
       if (a) a = co_await w.end_chunked();
+    } else if (path == "/echo") {
+      const std::vector<header_field> none;
+      auto r = co_await w.send(200, none, req.body);
+      (void)r;
     } else if (path == "/silent") {
       co_return;  // the server answers 500
     } else {
@@ -225,6 +229,30 @@ TEST_SUITE("h1_server") {
       CHECK(e->status == 500);
       CHECK(s.server->stats().accepted == 1);  // all of it on one connection
       CHECK(s.server->stats().requests == 5);
+      co_await c->close();
+      co_await s.server->stop();
+    }());
+  }
+
+  TEST_CASE("request bodies reach the handler whole, one after another on a kept-alive connection") {
+    reactor_fixture f;
+    resolver names;
+    f.run([&]() -> task<void> {
+      server_fixture s;
+      auto c = co_await connect_to(names, s.server->port());
+      std::vector<std::byte> dest(1 << 20);
+      for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{70'000}, std::size_t{300'001}}) {
+        CAPTURE(size);
+        request post{.method = "POST", .target = "/echo"};
+        post.body.resize(size);
+        for (std::size_t i = 0; i < size; ++i) post.body[i] = static_cast<char>('a' + i % 26);
+        auto r = co_await c->send(post, dest);
+        REQUIRE(r);
+        CHECK(r->status == 200);
+        CHECK(std::string_view(reinterpret_cast<char*>(dest.data()), r->body_bytes) == post.body);
+        CHECK(c->reusable());
+      }
+      CHECK(s.server->stats().accepted == 1);
       co_await c->close();
       co_await s.server->stop();
     }());
