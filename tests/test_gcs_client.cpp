@@ -1,5 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <openssl/evp.h>
+
+#include <array>
+
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -81,6 +85,15 @@ TEST_SUITE("gcs client against the fake GCS server") {
       if (!m) FAIL(m.error().describe());
       CHECK(m->size == size);
       CHECK(m->name == "dir/a b#c?.bin");
+      // The server's hashes are those of the bytes (computed here independently).
+      std::vector<std::byte> expected(size);
+      test::fill_pattern(expected, 4);
+      CHECK(m->crc32c == crc32c::of(expected));
+      std::array<std::byte, 16> md5{};
+      unsigned int md5_size = 0;
+      REQUIRE(EVP_Digest(expected.data(), expected.size(), reinterpret_cast<unsigned char*>(md5.data()),
+                         &md5_size, EVP_md5(), nullptr) == 1);
+      CHECK(m->md5 == md5);
       std::vector<std::byte> dest(size);
       auto r = co_await c.read(p, m->generation, 0, dest);
       if (!r) FAIL(r.error().describe());

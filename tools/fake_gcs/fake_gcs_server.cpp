@@ -1,15 +1,18 @@
 #include "tools/fake_gcs/fake_gcs_server.hpp"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <vector>
 
+#include "gcs/base64.hpp"
 #include "gcs/crc32c.hpp"
 #include "http/url.hpp"
 
@@ -154,14 +157,26 @@ result<fake_gcs_server::file_info> fake_gcs_server::info(const std::string& path
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return error{.kind = error_kind::not_found, .message = "cannot open object"};
   gcs::crc32c crc;
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> md5(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  if (!md5 || EVP_DigestInit_ex(md5.get(), EVP_md5(), nullptr) != 1) {
+    ::close(fd);
+    return error{.kind = error_kind::internal, .message = "MD5 is not available"};
+  }
   std::vector<std::byte> chunk(1 << 20);
   for (;;) {
     ssize_t n = ::read(fd, chunk.data(), chunk.size());
     if (n <= 0) break;
     crc.update(std::span(chunk).first(static_cast<std::size_t>(n)));
+    EVP_DigestUpdate(md5.get(), chunk.data(), static_cast<std::size_t>(n));
   }
   ::close(fd);
-  cached = {.size = static_cast<std::uint64_t>(st.st_size), .generation = generation, .crc32c = crc.value()};
+  std::array<std::byte, 16> digest{};
+  unsigned int digest_size = 0;
+  EVP_DigestFinal_ex(md5.get(), reinterpret_cast<unsigned char*>(digest.data()), &digest_size);
+  cached = {.size = static_cast<std::uint64_t>(st.st_size),
+            .generation = generation,
+            .crc32c = crc.value(),
+            .md5_base64 = gcs::base64_encode(digest)};
   return cached;
 }
 
@@ -233,8 +248,8 @@ task<void> fake_gcs_server::metadata(const std::string& bucket, const std::strin
       ",\"name\":" + json_string(object) + ",\"bucket\":" + json_string(bucket) +
       ",\"generation\":\"" + std::to_string(f->generation) + "\",\"metageneration\":\"1\"" +
       ",\"contentType\":\"application/octet-stream\",\"size\":\"" + std::to_string(f->size) +
-      "\",\"crc32c\":\"" + gcs::crc32c_to_base64(f->crc32c) + "\",\"updated\":\"" +
-      rfc3339(f->generation) + "\"}";
+      "\",\"crc32c\":\"" + gcs::crc32c_to_base64(f->crc32c) + "\",\"md5Hash\":\"" + f->md5_base64 +
+      "\",\"updated\":\"" + rfc3339(f->generation) + "\"}";
   const std::vector<http::header_field> h{{"content-type", "application/json; charset=UTF-8"}};
   (void)co_await w.send(200, h, bytes_of(body));
 }
@@ -268,7 +283,7 @@ task<void> fake_gcs_server::media(http::server_request& req, const std::string& 
       {"content-type", "application/octet-stream"},
       {"x-goog-generation", std::to_string(f->generation)},
       {"x-goog-metageneration", "1"},
-      {"x-goog-hash", "crc32c=" + gcs::crc32c_to_base64(f->crc32c)},
+      {"x-goog-hash", "crc32c=" + gcs::crc32c_to_base64(f->crc32c) + ",md5=" + f->md5_base64},
       {"x-goog-stored-content-length", std::to_string(f->size)},
       {"accept-ranges", "bytes"}};
   int status = 200;

@@ -6,8 +6,8 @@
 //   GET /storage/v1/b/{bucket}/o/{object}?alt=media     media, also under /download/...; Range
 //                                                       → 206, past the end → 416
 //   GET /storage/v1/b/{bucket}/o?prefix=&delimiter=&pageToken=&maxResults=   list (JSON)
-// Media responses carry x-goog-generation and x-goog-hash (crc32c, computed once per file and
-// cached); `generation=N` that does not match answers 404. A generation is the file's
+// Media responses carry x-goog-generation and x-goog-hash (crc32c and md5, computed once per
+// file version and cached); `generation=N` that does not match answers 404. A generation is the file's
 // modification time in nanoseconds, so rewriting a file changes it.
 // Faults, as Google's storage testbench takes them, from the request header
 // x-goog-emulator-instructions: return-broken-stream (reset after 256 KiB of body),
@@ -55,6 +55,7 @@ class fake_gcs_server final : public http::request_handler {
     std::uint64_t size = 0;
     std::int64_t generation = 0;
     std::uint32_t crc32c = 0;
+    std::string md5_base64;
   };
   result<file_info> info(const std::string& path);
   task<void> metadata(const std::string& bucket, const std::string& object, http::response_writer& w);
