@@ -102,6 +102,24 @@ task<result<list_page>> client::list(const list_request& request) {
   co_return parse_list_page(*body);
 }
 
+task<result<list_page>> client::list_all(const list_request& request) {
+  list_page all;
+  list_request next = request;
+  for (;;) {
+    auto page = co_await list(next);
+    if (!page) co_return page.error();
+    for (auto& item : page->items) all.items.push_back(std::move(item));
+    for (auto& p : page->prefixes) all.prefixes.push_back(std::move(p));
+    if (page->next_page_token.empty()) co_return all;
+    if (page->next_page_token == next.page_token) {
+      co_return error{.kind = error_kind::protocol,
+                      .message = "list gs://" + request.bucket + "/" + request.prefix +
+                                 ": the server returned the same page token twice"};
+    }
+    next.page_token = page->next_page_token;
+  }
+}
+
 task<result<read_result>> client::read(const object_path& path, std::optional<std::int64_t> generation,
                                        std::uint64_t offset, std::span<std::byte> dest,
                                        http::request_cancel* cancel) {

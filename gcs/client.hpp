@@ -68,6 +68,8 @@ class client {
                                  http::request_cancel* cancel = nullptr);
   // One page of a listing; follow next_page_token for the rest.
   task<result<list_page>> list(const list_request& request);
+  // Every page of a listing: the objects, then the prefixes (with a delimiter), in order.
+  task<result<list_page>> list_all(const list_request& request);
 
   task<void> close() { return http_.close(); }
   const client_stats& stats() const noexcept { return stats_; }

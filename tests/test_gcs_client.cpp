@@ -209,6 +209,16 @@ TEST_SUITE("gcs client against the fake GCS server") {
       REQUIRE(names.size() == 25);
       CHECK(names.front() == "logs/100");
       CHECK(names.back() == "logs/124");
+      const list_request everything{.bucket = "bkt", .prefix = "logs/", .max_results = 7};
+      auto all = co_await c.list_all(everything);
+      if (!all) FAIL(all.error().describe());
+      CHECK(all->items.size() == 25);
+      const list_request top{.bucket = "bkt", .delimiter = "/"};
+      auto level = co_await c.list_all(top);
+      if (!level) FAIL(level.error().describe());
+      REQUIRE(level->items.size() == 1);
+      CHECK(level->items[0].name == "other");
+      CHECK(level->prefixes == std::vector<std::string>{"logs/"});
     });
   }
 }
