@@ -5,6 +5,7 @@
 #include "gcs/base64.hpp"
 #include "gcs/concat.hpp"
 #include "gcs/crc32c.hpp"
+#include "gcs/decimal.hpp"
 #include "gcs/timestamps.hpp"
 
 namespace ringfetch::gcs {
@@ -27,20 +28,6 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return (x | 0x20) == (y | 0x20);
          });
-}
-
-// Plain decimal digits only (no sign, no spaces); std::nullopt when empty, not digits or more
-// than 64 bits.
-std::optional<std::uint64_t> decimal(std::string_view s) noexcept {
-  if (s.empty()) return std::nullopt;
-  std::uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return std::nullopt;
-    std::uint64_t digit = static_cast<std::uint64_t>(c - '0');
-    if (v > (UINT64_MAX - digit) / 10) return std::nullopt;
-    v = v * 10 + digit;
-  }
-  return v;
 }
 
 bool all_digits(std::string_view s) noexcept {

@@ -2,22 +2,10 @@
 
 #include <cstdint>
 
+#include "gcs/decimal.hpp"
+
 namespace ringfetch::gcs {
 namespace {
-
-// Plain decimal digits only (no sign, no spaces); std::nullopt when empty, not digits or more
-// than 64 bits.
-std::optional<std::uint64_t> decimal(std::string_view s) noexcept {
-  if (s.empty()) return std::nullopt;
-  std::uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return std::nullopt;
-    std::uint64_t digit = static_cast<std::uint64_t>(c - '0');
-    if (v > (UINT64_MAX - digit) / 10) return std::nullopt;
-    v = v * 10 + digit;
-  }
-  return v;
-}
 
 bool all_digits(std::string_view s) noexcept { return decimal(s).has_value(); }
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "gcs/decimal.hpp"
 #include "runtime/ops.hpp"
 #include "runtime/reactor.hpp"
 #include "tools/fake_gcs/fake_gcs_server.hpp"
@@ -52,13 +53,9 @@ std::optional<std::uint64_t> parse_size(std::string_view s) {
       default: break;
     }
   }
-  if (s.empty() || s.size() > 15) return std::nullopt;
-  std::uint64_t n = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return std::nullopt;
-    n = n * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  return n * scale;
+  auto n = gcs::decimal(s);
+  if (!n || *n > (std::uint64_t{1} << 50) / scale) return std::nullopt;  // 1 PiB is plenty
+  return *n * scale;
 }
 
 // Deterministic content: xorshift64* seeded by the object's name, so a client can check bytes

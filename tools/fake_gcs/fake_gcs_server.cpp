@@ -14,6 +14,7 @@
 
 #include "gcs/base64.hpp"
 #include "gcs/crc32c.hpp"
+#include "gcs/decimal.hpp"
 #include "http/url.hpp"
 
 namespace ringfetch::tools {
@@ -99,15 +100,7 @@ std::optional<byte_range_request> parse_range(std::string_view v) {
   v.remove_prefix(6);
   auto dash = v.find('-');
   if (dash == std::string_view::npos || v.find(',') != std::string_view::npos) return std::nullopt;
-  auto number = [](std::string_view s) -> std::optional<std::uint64_t> {
-    if (s.empty() || s.size() > 19) return std::nullopt;
-    std::uint64_t n = 0;
-    for (char c : s) {
-      if (c < '0' || c > '9') return std::nullopt;
-      n = n * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    return n;
-  };
+  const auto number = gcs::decimal;
   byte_range_request r;
   if (dash == 0) {
     auto n = number(v.substr(1));
