@@ -85,7 +85,9 @@ task<result<std::string>> client::get_json(const std::string& target, const std:
 }
 
 task<result<object_metadata>> client::stat(const object_path& path) {
-  auto body = co_await get_json(metadata_target(path), "stat " + describe(path));
+  // Named: GCC 12 destroys a class temporary inside a co_await expression twice.
+  const std::string target = metadata_target(path), what = "stat " + describe(path);
+  auto body = co_await get_json(target, what);
   if (!body) co_return body.error();
   auto m = parse_object_metadata(*body);
   if (!m) {
@@ -97,7 +99,8 @@ task<result<object_metadata>> client::stat(const object_path& path) {
 }
 
 task<result<list_page>> client::list(const list_request& request) {
-  auto body = co_await get_json(list_target(request), "list gs://" + request.bucket + "/" + request.prefix);
+  const std::string target = list_target(request), what = "list gs://" + request.bucket + "/" + request.prefix;
+  auto body = co_await get_json(target, what);
   if (!body) co_return body.error();
   co_return parse_list_page(*body);
 }
