@@ -49,15 +49,18 @@ std::string json_string(std::string_view text) {
 int refuse_passphrase(char*, int, int, void*) { return -1; }
 
 result<http::evp_pkey_ptr> read_rsa_key(std::string_view pem) {
+  // A PEM key is a few KiB; the bound keeps the length within BIO_new_mem_buf's int.
+  if (pem.size() > max_credentials_file_size) return auth_failure("private_key is larger than a credentials file may be");
   ERR_clear_error();
   http::bio_ptr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!bio) return auth_failure("out of memory reading the private key");
   http::evp_pkey_ptr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, refuse_passphrase, nullptr));
   if (!key) return auth_failure("private_key is not a readable unencrypted PEM private key");
   // RSA-PSS keys are RSA too, but they cannot make the PKCS#1 v1.5 signatures RS256 means.
-  if (EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_RSA)
-    return auth_failure(concat("private_key is a ", EVP_PKEY_get0_type_name(key.get()) ? EVP_PKEY_get0_type_name(key.get()) : "non-RSA",
-                               " key; RS256 needs an RSA key"));
+  if (EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_RSA) {
+    const char* type = EVP_PKEY_get0_type_name(key.get());
+    return auth_failure(concat("private_key is of type ", type ? type : "unknown", "; RS256 needs an RSA key"));
+  }
   return key;
 }
 

@@ -308,7 +308,19 @@ TEST_SUITE("auth") {
       pkey_ptr ec(EVP_EC_gen("P-256"));
       REQUIRE(ec);
       key.private_key = private_pem(ec.get());
-      expected = "RS256 needs an RSA key";
+      expected = "private_key is of type EC; RS256 needs an RSA key";
+    }
+    SUBCASE("an RSA-PSS key, which cannot make RS256's PKCS#1 v1.5 signatures") {
+      EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "RSA-PSS", nullptr);
+      REQUIRE(ctx);
+      EVP_PKEY* pss = nullptr;
+      REQUIRE(EVP_PKEY_keygen_init(ctx) == 1);
+      REQUIRE(EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 1024) == 1);
+      REQUIRE(EVP_PKEY_generate(ctx, &pss) == 1);
+      EVP_PKEY_CTX_free(ctx);
+      pkey_ptr owned(pss);
+      key.private_key = private_pem(pss);
+      expected = "private_key is of type RSA-PSS; RS256 needs an RSA key";
     }
     SUBCASE("not PEM at all") {
       key.private_key = "MIIEsecretKEYmaterial";
