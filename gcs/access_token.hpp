@@ -8,6 +8,7 @@
 // thread at a time.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -37,7 +38,9 @@ class token_cache {
   using clock = access_token::clock;
   static constexpr std::chrono::seconds default_refresh_margin{5 * 60};
 
-  explicit token_cache(clock::duration refresh_margin = default_refresh_margin) : margin_(refresh_margin) {}
+  // A negative margin counts as zero (refresh only once the token has expired).
+  explicit token_cache(clock::duration refresh_margin = default_refresh_margin)
+      : margin_(std::max(refresh_margin, clock::duration::zero())) {}
 
   // `now` is when the token was received: it dates the token's lifetime.
   void store(access_token token, clock::time_point now);

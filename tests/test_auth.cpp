@@ -439,6 +439,11 @@ TEST_SUITE("auth") {
     cache.store({.value = "tok", .expires = t0 + 3600s}, t0);
     CHECK_FALSE(cache.needs_refresh(t0 + 3600s - 1min));
     CHECK(cache.needs_refresh(t0 + 3600s - 1min + 1ns));
+
+    token_cache never_early(-1min);
+    never_early.store({.value = "tok", .expires = t0 + 3600s}, t0);
+    CHECK_FALSE(never_early.needs_refresh(t0 + 3600s - 1ns));
+    CHECK(never_early.needs_refresh(t0 + 3600s));
   }
 
   TEST_CASE("a token living less than twice the margin is refreshed at half its life, not on every use") {
