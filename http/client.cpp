@@ -166,7 +166,7 @@ void client::end_probe(origin& o, std::optional<error> failure) {
 void client::drop_stale_idle(origin& o) {
   const auto now = std::chrono::steady_clock::now();
   std::erase_if(o.idle, [&](idle_h1& c) {
-    const bool drop = now - c.since > options_.idle_timeout || !idle_connection_alive(c.connection->stream());
+    const bool drop = now - c.since > options_.idle_timeout;
     if (drop) --o.h1_open;
     return drop;  // the socket closes with the connection object
   });
@@ -259,12 +259,20 @@ task<result<response>> client::send_h1(origin& o, const request& req, std::span<
   }
   std::unique_ptr<h1_connection> c;
   bool reused = false;
-  if (!fresh && !o.idle.empty()) {
-    c = std::move(o.idle.back().connection);  // the most recently used: the least likely stale
+  // The most recently used first: the least likely stale. Only the one about to carry the
+  // request is checked (one poll), not every idle connection on every request.
+  while (!fresh && !c && !o.idle.empty()) {
+    std::unique_ptr<h1_connection> candidate = std::move(o.idle.back().connection);
     o.idle.pop_back();
-    reused = true;
-    ++stats_.connections_reused;
-  } else {
+    if (idle_connection_alive(candidate->stream())) {
+      c = std::move(candidate);
+      reused = true;
+      ++stats_.connections_reused;
+    } else {
+      --o.h1_open;  // the server closed it while it was idle
+    }
+  }
+  if (!c) {
     probe_guard probe;
     if (!o.learned) probe.start(o);
     ++o.h1_open;

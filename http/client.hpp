@@ -193,6 +193,7 @@ class client {
   // Waits while the origin's first connection is being made; its failure, if it failed.
   task<result<void>> wait_for_probe(origin& o, request_cancel* cancel);
   static void end_probe(origin& o, std::optional<error> failure);
+  // Closes idle HTTP/1.1 connections older than idle_timeout.
   void drop_stale_idle(origin& o);
   pooled_session* adopt_session(origin& o, std::unique_ptr<h2_session> s);
   // Closes sessions that can take no new stream (or idled too long) once no send runs on them.
