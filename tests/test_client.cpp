@@ -283,12 +283,9 @@ TEST_SUITE("client") {
       event closed;
       auto server = [&]() -> task<void> {
         for (int i = 0; i < 2; ++i) {
-          auto fd = co_await op::accept(listener.fd.get());
-          REQUIRE(fd);
           {
-            test::unique_fd conn(*fd);
-            std::array<std::byte, 4096> req{};
-            (void)co_await op::recv(conn.get(), req);
+            test::unique_fd conn = co_await test::accept_and_read_request(listener.fd.get());
+            REQUIRE(conn.get() >= 0);
             std::string reply = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
             (void)co_await op::send(conn.get(), std::as_bytes(std::span(reply)));
           }  // closed, although the response promised keep-alive
@@ -360,11 +357,8 @@ TEST_SUITE("client") {
       bool queued_returned = false;
       bool first_done_before_queued = false;
       auto server = [&]() -> task<void> {
-        auto fd = co_await op::accept(listener.fd.get());
-        REQUIRE(fd);
-        test::unique_fd conn(*fd);
-        std::array<std::byte, 4096> req{};
-        (void)co_await op::recv(conn.get(), req);
+        test::unique_fd conn = co_await test::accept_and_read_request(listener.fd.get());
+        REQUIRE(conn.get() >= 0);
         std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234";
         (void)co_await op::send(conn.get(), std::as_bytes(std::span(head)));
         body_started.set();
@@ -408,11 +402,8 @@ TEST_SUITE("client") {
       event finished;
       request_cancel cancel;
       auto server = [&]() -> task<void> {
-        auto fd = co_await op::accept(listener.fd.get());
-        REQUIRE(fd);
-        test::unique_fd conn(*fd);
-        std::array<std::byte, 4096> req{};
-        (void)co_await op::recv(conn.get(), req);
+        test::unique_fd conn = co_await test::accept_and_read_request(listener.fd.get());
+        REQUIRE(conn.get() >= 0);
         std::string partial = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + std::string(10, 'z');
         (void)co_await op::send(conn.get(), std::as_bytes(std::span(partial)));
         body_started.set();

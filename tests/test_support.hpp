@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "runtime/log.hpp"
+#include "runtime/ops.hpp"
 #include "runtime/reactor.hpp"
 #include "runtime/task.hpp"
 
@@ -81,6 +83,17 @@ struct tcp_listener {
   }
   const sockaddr* sockaddr_ptr() const { return reinterpret_cast<const sockaddr*>(&addr); }
 };
+
+// The server half of a hostile-server test: accepts one connection on `listen_fd` and reads (up
+// to 4 KiB of) its first request, leaving the answer to the test. An invalid fd if accept failed.
+inline task<unique_fd> accept_and_read_request(int listen_fd) {
+  auto fd = co_await op::accept(listen_fd);
+  if (!fd) co_return unique_fd();
+  unique_fd conn(*fd);
+  std::array<std::byte, 4096> request{};
+  (void)co_await op::recv(conn.get(), request);
+  co_return conn;
+}
 
 inline unique_fd tcp_socket() {
   unique_fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
